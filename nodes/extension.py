@@ -1,0 +1,11 @@
+"""The ComfyExtension ComfyUI's loader gets from the pack's `comfy_entrypoint` (imports ComfyUI's API)."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .comfy_audio import AUDIO_NODES
+
+
+class ToonGenExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [*AUDIO_NODES]

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The two set-up commands of the README:
+#   bash tests/run.sh render [--scenario ID] [--out DIR]   build the environment, render a scenario's audio on CPU
+#                                                          through a headless ComfyUI, print the file's path
+#   bash tests/run.sh test [pytest args]                   build the environment, run the test suite
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$(dirname "$here")"
+command="${1:-test}"
+shift || true
+venv="$(bash "$here/bootstrap.sh" | tail -n 1)"
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+case "$command" in
+  test)   exec "$venv/bin/python" -m pytest "$@" ;;
+  render) exec "$venv/bin/python" "$here/render_main.py" "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render [args]" >&2; exit 2 ;;
+esac
