@@ -4,8 +4,11 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .comfy_audio import AUDIO_NODES
+from .comfy_paths import register_model_folders
+from .comfy_speech import SPEECH_NODES
 
 
 class ToonGenExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [*AUDIO_NODES]
+        register_model_folders()
+        return [*AUDIO_NODES, *SPEECH_NODES]

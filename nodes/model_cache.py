@@ -1,0 +1,45 @@
+"""One loaded instance per (engine, weights, device, dtype), held in this module — never on node classes,
+which ComfyUI clones per run. `unload_models` drops them; the next use reloads transparently."""
+from __future__ import annotations
+
+import gc
+import threading
+from collections import Counter
+from typing import Callable, Hashable, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.RLock()
+_loaded: dict[Hashable, object] = {}
+load_counts: Counter = Counter()  # how often each key was really loaded (tests count cache hits with it)
+
+
+def get_or_load(key: Hashable, loader: Callable[[], T]) -> T:
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = loader()
+            load_counts[key] += 1
+        return _loaded[key]  # type: ignore[return-value]
+
+
+def loaded_keys() -> list[Hashable]:
+    with _lock:
+        return list(_loaded)
+
+
+def unload_models(empty_cuda_cache: bool = True) -> int:
+    """Drop every cached model, collect garbage and (when torch has CUDA) return the freed memory to the driver.
+    Returns how many models were dropped; safe when nothing is loaded."""
+    with _lock:
+        count = len(_loaded)
+        _loaded.clear()
+    gc.collect()
+    if empty_cuda_cache:
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+    return count

@@ -1,0 +1,118 @@
+"""Text → speech orchestration shared by the speech nodes: chunking, the disk cache, progress/interrupt between
+chunks, cross-faded joins, and the auto/f5_tts/kokoro choice of the plan."""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .audio_cache import AudioCache, cache_key
+from .audio_contract import check_waveform
+from .text_chunks import chunk_text, clean_text
+
+log = logging.getLogger("ToonGen")
+
+ENGINES = ("auto", "f5_tts", "kokoro")
+DEFAULT_KOKORO_VOICE = "af_heart"
+
+
+class ReferenceMissingError(FileNotFoundError):
+    """An explicit F5-TTS request whose voice reference does not exist."""
+
+
+def join_with_crossfade(pieces: list[torch.Tensor], sample_rate: int, crossfade_s: float) -> torch.Tensor:
+    """Concatenate 1-D clips, overlapping neighbours by an equal-power cross-fade (clamped to the shorter clip)."""
+    pieces = [p for p in pieces if p.numel()]
+    if not pieces:
+        return torch.zeros(0)
+    out = pieces[0]
+    for piece in pieces[1:]:
+        n = min(int(crossfade_s * sample_rate), out.shape[0] // 2, piece.shape[0] // 2)
+        if n <= 0:
+            out = torch.cat([out, piece])
+            continue
+        t = torch.linspace(0.0, 1.0, n + 2)[1:-1]
+        overlap = out[-n:] * torch.cos(t * math.pi / 2) + piece[:n] * torch.sin(t * math.pi / 2)
+        out = torch.cat([out[:-n], overlap, piece[n:]])
+    return out
+
+
+@dataclass
+class ChunkedSpeech:
+    """Speaks long text chunk by chunk through `speak_chunk(text) -> 1-D samples`."""
+
+    speak_chunk: Callable[[str], torch.Tensor]
+    sample_rate: int
+    max_chars: int
+    crossfade_s: float = 0.03
+    on_chunk: Callable[[int, int], None] | None = None  # called before each chunk and once at the end: may raise
+
+    def __call__(self, text: str) -> torch.Tensor:
+        chunks = chunk_text(clean_text(text), self.max_chars)
+        pieces = []
+        for index, chunk in enumerate(chunks):
+            if self.on_chunk:
+                self.on_chunk(index, len(chunks))
+            pieces.append(self.speak_chunk(chunk).reshape(-1).to(torch.float32))
+        if self.on_chunk:
+            self.on_chunk(len(chunks), len(chunks))
+        waveform = join_with_crossfade(pieces, self.sample_rate, self.crossfade_s).unsqueeze(0)
+        return check_waveform(waveform, "synthesized speech")
+
+
+def cached_speech(cache: AudioCache | None, key_parts: dict, make: Callable[[], tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, int]:
+    """Return the cached audio for `key_parts`, or make it, store it and return it."""
+    if cache is None:
+        return make()
+    key = cache_key(**key_parts)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    waveform, rate = make()
+    cache.put(key, waveform, rate)
+    return waveform, rate
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    engine: str                # "f5_tts" or "kokoro"
+    reference: Path | None     # the voice reference F5 clones (None for Kokoro)
+    reason: str                # why, for the log and the node's output
+
+
+def choose_engine(requested: str, style: str, references: dict[str, Path], f5_problem: str | None) -> EngineChoice:
+    """The plan's rules. `references` maps voice styles to reference clips that exist; `f5_problem` says why F5
+    cannot run here (package or weights missing), or is None when it can.
+
+    auto: clone with F5 when the style's reference exists and F5 can run, else Kokoro with a warning that says why.
+    f5_tts: a missing reference or an F5 that cannot run is an error, never a silent fallback.
+    kokoro: never touches F5 and ignores the style.
+    """
+    if requested not in ENGINES:
+        raise ValueError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINES)}.")
+    if requested == "kokoro":
+        return EngineChoice("kokoro", None, "engine=kokoro")
+    style = (style or "").strip()
+    reference = references.get(style) if style else None
+    if requested == "f5_tts":
+        if reference is None:
+            known = ", ".join(sorted(references)) or "none installed"
+            raise ReferenceMissingError(
+                f"engine f5_tts needs a voice reference, and voice style {style!r} has none. Known styles: {known}. "
+                "Add <style>.wav + <style>.txt to models/tts/voices, pick a known style, or use engine auto/kokoro."
+            )
+        if f5_problem:
+            raise RuntimeError(f"engine f5_tts cannot run: {f5_problem}")
+        return EngineChoice("f5_tts", reference, f"engine=f5_tts, cloning {reference.name}")
+    if reference is None:
+        why = f"voice style {style!r} has no reference clip" if style else "no voice style given"
+    elif f5_problem:
+        why = f"F5-TTS cannot run ({f5_problem})"
+    else:
+        return EngineChoice("f5_tts", reference, f"auto: cloning {reference.name} with F5-TTS")
+    log.warning("ToonGen Speak: %s; falling back to Kokoro.", why)
+    return EngineChoice("kokoro", None, f"auto: fell back to Kokoro because {why}")

