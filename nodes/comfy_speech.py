@@ -109,6 +109,8 @@ class Speak(io.ComfyNode):
                 _speed_input(),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                              tooltip="Seed for F5-TTS sampling (Kokoro is deterministic)."),
+                io.String.Input("voice_style_from", optional=True, force_input=True,
+                                tooltip="Link a style name here (e.g. Scenario's voice_style); it overrides voice_style."),
             ],
             outputs=[io.Audio.Output(display_name="voice"), io.String.Output(display_name="engine_used")],
         )
@@ -120,17 +122,18 @@ class Speak(io.ComfyNode):
         return True
 
     @classmethod
-    def fingerprint_inputs(cls, voice_style: str = "", **_) -> str:
+    def fingerprint_inputs(cls, voice_style: str = "", voice_style_from: str | None = None, **_) -> str:
         """Re-run when the style's reference clip changes on disk; never raises."""
         try:
-            reference = list_voice_references(user_voice_dirs()).get(voice_style)
+            reference = list_voice_references(user_voice_dirs()).get(voice_style_from or voice_style)
             return file_digest(reference) if reference else ""
         except Exception:
             return ""
 
     @classmethod
-    def execute(cls, text: str, engine: str, voice_style: str, kokoro_voice: str, speed: float, seed: int) -> io.NodeOutput:
-        style = "" if voice_style == NO_STYLE else voice_style
+    def execute(cls, text: str, engine: str, voice_style: str, kokoro_voice: str, speed: float, seed: int,
+                voice_style_from: str | None = None) -> io.NodeOutput:
+        style = (voice_style_from or "").strip() or ("" if voice_style == NO_STYLE else voice_style)
         choice = choose_engine(engine, style, list_voice_references(user_voice_dirs()), f5_problem(tts_subfolder("f5-tts")))
         if choice.engine == "kokoro":
             return io.NodeOutput(speak_with_kokoro(text, kokoro_voice, speed), choice.reason)

@@ -5,10 +5,11 @@ from comfy_api.latest import ComfyExtension, io
 
 from .comfy_audio import AUDIO_NODES
 from .comfy_paths import register_model_folders
+from .comfy_scenario import SCENARIO_NODES
 from .comfy_speech import SPEECH_NODES
 
 
 class ToonGenExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         register_model_folders()
-        return [*AUDIO_NODES, *SPEECH_NODES]
+        return [*AUDIO_NODES, *SPEECH_NODES, *SCENARIO_NODES]

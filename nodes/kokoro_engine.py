@@ -149,7 +149,12 @@ class TorchKokoro:
             )
         return path
 
-    def speak(self, text: str, voice: str, speed: float) -> torch.Tensor:
+    def speak(self, text: str, voice: str, speed: float, seed: int = 0) -> torch.Tensor:
+        """One chunk → mono 24 kHz samples. The vocoder's excitation noise is drawn from `seed` (without touching
+        the global RNG), so the same input gives the same samples."""
         pack = self.pipeline.load_voice(str(self.voice_path(voice)))
-        pieces = [r.audio for r in self.pipeline(text, voice=pack, speed=speed, split_pattern=None) if r.audio is not None]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            pieces = [r.audio for r in self.pipeline(text, voice=pack, speed=speed, split_pattern=None)
+                      if r.audio is not None]
         return torch.cat([p.reshape(-1).float().cpu() for p in pieces]) if pieces else torch.zeros(0)

@@ -12,12 +12,14 @@ import torch
 
 from .audio_cache import AudioCache, cache_key
 from .audio_contract import check_waveform
+from .dsp import limit_peaks
 from .text_chunks import chunk_text, clean_text
 
 log = logging.getLogger("ToonGen")
 
 ENGINES = ("auto", "f5_tts", "kokoro")
 DEFAULT_KOKORO_VOICE = "af_heart"
+PEAK_CEILING = 0.99
 
 
 class ReferenceMissingError(FileNotFoundError):
@@ -61,7 +63,7 @@ class ChunkedSpeech:
         if self.on_chunk:
             self.on_chunk(len(chunks), len(chunks))
         waveform = join_with_crossfade(pieces, self.sample_rate, self.crossfade_s).unsqueeze(0)
-        return check_waveform(waveform, "synthesized speech")
+        return limit_peaks(check_waveform(waveform, "synthesized speech"), self.sample_rate, PEAK_CEILING)
 
 
 def cached_speech(cache: AudioCache | None, key_parts: dict, make: Callable[[], tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, int]:
