@@ -43,3 +43,9 @@ def resolve_name(name: str, known: dict[str, Path], what: str) -> Path:
     listing = ", ".join(known) or "(none installed)"
     hint = " Names are plain file stems, not paths." if any(c in str(name) for c in "/\\") or ".." in str(name) else ""
     raise UnknownAssetError(f"unknown {what} {name!r}.{hint} Known {what}s: {listing}.")
+
+
+def check_choice(value: str, options: list[str], what: str) -> bool | str:
+    """For a node's validate_inputs: True, or the error text naming the valid choices. (ComfyUI 0.3.x does not check
+    V3 combo values itself, so every combo of ours is checked here.)"""
+    return True if value in options else f"unknown {what} {value!r}; choose one of: {', '.join(options)}."

@@ -6,7 +6,7 @@ import os
 import folder_paths
 from comfy_api.latest import io, ui
 
-from .assets import list_audio_assets, resolve_name
+from .assets import check_choice, list_audio_assets, resolve_name
 from .audio_contract import AudioInputError, make_audio, read_audio
 from .audio_files import load_audio_file, save_wav_pcm16
 from .dsp import apply_fades
@@ -154,6 +154,11 @@ class MixVoiceMusic(io.ComfyNode):
             ],
             outputs=[io.Audio.Output(display_name="mixed")],
         )
+
+    @classmethod
+    def validate_inputs(cls, sample_rate: str, channels: str) -> bool | str:
+        verdict = check_choice(sample_rate, OUTPUT_RATES, "sample_rate")
+        return check_choice(channels, ["stereo", "mono"], "channels") if verdict is True else verdict
 
     @classmethod
     def execute(cls, voice: dict, mix_ratio: float, loop_bgm: bool, duck_db: float, duck_attack_ms: float,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from .assets import list_audio_assets, resolve_name
+from .assets import check_choice, list_audio_assets, resolve_name
 from .audio_contract import make_audio
 from .audio_files import load_audio_file
 from .comfy_audio import SfxEvents
@@ -36,6 +36,10 @@ class ScenarioNode(io.ComfyNode):
                 io.String.Output(display_name="name"),
             ],
         )
+
+    @classmethod
+    def validate_inputs(cls, scenario: str) -> bool | str:
+        return check_choice(scenario, list(load_scenarios()), "scenario")
 
     @classmethod
     def execute(cls, scenario: str, sfx_time_s: float) -> io.NodeOutput:

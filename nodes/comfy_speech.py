@@ -7,6 +7,7 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
+from .assets import check_choice
 from .audio_cache import AudioCache, file_digest
 from .audio_contract import make_audio
 from .comfy_paths import speech_cache_dir, tts_subfolder, user_voice_dirs
@@ -79,8 +80,7 @@ class KokoroTTS(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, voice: str) -> bool | str:
-        options = kokoro_voice_options()
-        return True if voice in options else f"unknown Kokoro voice {voice!r}; installed: {', '.join(options)}."
+        return check_choice(voice, kokoro_voice_options(), "Kokoro voice")
 
     @classmethod
     def execute(cls, text: str, voice: str, speed: float) -> io.NodeOutput:
@@ -116,9 +116,12 @@ class Speak(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, voice_style: str, engine: str) -> bool | str:
-        if voice_style not in style_options():
-            return f"unknown voice style {voice_style!r}; known: {', '.join(style_options())}."
+    def validate_inputs(cls, voice_style: str, engine: str, kokoro_voice: str) -> bool | str:
+        for value, options, what in ((voice_style, style_options(), "voice style"), (engine, list(ENGINES), "engine"),
+                                     (kokoro_voice, kokoro_voice_options(), "Kokoro voice")):
+            verdict = check_choice(value, options, what)
+            if verdict is not True:
+                return verdict
         return True
 
     @classmethod

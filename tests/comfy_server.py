@@ -161,6 +161,36 @@ class ComfyServer:
             raise ComfyError(f"prompt failed: {json.dumps(status.get('messages'))[:4000]}")
         return entry
 
+    def run_watching(self, graph: dict, on_message=None, timeout: float = 300.0) -> tuple[list[dict], dict]:
+        """Queue `graph` and follow it over ComfyUI's websocket; `on_message(server, message)` sees each JSON
+        message as it arrives. Returns (messages, history entry) once the prompt has ended."""
+        import websocket
+
+        ws = websocket.create_connection(f"ws://127.0.0.1:{self.port}/ws?clientId={self.client_id}", timeout=timeout)
+        messages: list[dict] = []
+        try:
+            prompt_id = self.queue(graph)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                raw = ws.recv()
+                if not isinstance(raw, str):
+                    continue  # binary preview frames
+                message = json.loads(raw)
+                if message.get("data", {}).get("prompt_id") not in (None, prompt_id):
+                    continue
+                messages.append(message)
+                if on_message:
+                    on_message(self, message)
+                kind, data = message.get("type"), message.get("data", {})
+                if kind in ("execution_error", "execution_interrupted", "execution_success") or (
+                        kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id):
+                    break
+            else:
+                raise ComfyError(f"prompt {prompt_id} did not end within {timeout:.0f} s")
+        finally:
+            ws.close()
+        return messages, self.wait(prompt_id, timeout=60)
+
     def fetch(self, file_info: dict) -> bytes:
         """Download an output through /view (the way the frontend gets it)."""
         query = urllib.parse.urlencode({k: file_info[k] for k in ("filename", "subfolder", "type")})

@@ -1,0 +1,114 @@
+"""Speech and the audio-only workflow inside a real headless ComfyUI: /prompt runs, progress over the websocket,
+interrupt between chunks, bad input refused with the fix."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import time
+
+import pytest
+import soundfile
+
+from . import bs1770_meter
+from .comfy_server import REPO, ComfyError
+
+WORKFLOW = json.loads((REPO / "workflows" / "toongen_audio_only.api.json").read_text())
+
+
+def test_audio_only_workflow_renders_a_scenario_to_wav(comfy):
+    graph = copy.deepcopy(WORKFLOW)
+    graph["1"]["inputs"]["scenario"] = "fake_doors"
+    messages, entry = comfy.run_watching(graph, timeout=600)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert any(m["type"] == "executed" and m["data"]["node"] == "6" for m in messages)
+    wav = next(f for f in comfy.output_files(entry) if f["filename"].endswith(".wav"))
+    data, rate = soundfile.read(io.BytesIO(comfy.fetch(wav)), always_2d=True)
+    seconds = data.shape[0] / rate
+    assert rate == 44100 and data.shape[1] == 2
+    assert 4.0 < seconds < 15.0                      # two short sentences + 1 s tail, padded to whole frames
+    assert abs(seconds * 24 - round(seconds * 24)) < 1e-3  # whole video frames at 24 fps
+    assert abs(bs1770_meter.integrated_lufs(data.T, rate) + 16.0) <= 0.5
+    assert 20 * math.log10(abs(data).max()) <= -0.9
+
+
+def test_speak_reports_which_engine_and_progress_per_chunk(comfy):
+    text = " ".join(["Come on down to Real Fake Doors, that's us, the only store that sells fake doors."] * 5)
+    graph = {
+        "1": {"class_type": "ToonGenSpeak", "inputs": {"text": text, "engine": "auto", "voice_style": "excited_host",
+                                                       "kokoro_voice": "jf_alpha", "speed": 1.0, "seed": 1}},
+        "2": {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["1", 0], "filename_prefix": "toongen/progress"}},
+    }
+    messages, entry = comfy.run_watching(graph, timeout=600)
+    progress = [m["data"] for m in messages if m["type"] == "progress" and m["data"].get("node") == "1"]
+    assert len(progress) >= 3 and progress[-1]["value"] == progress[-1]["max"]
+    wav = next(f for f in comfy.output_files(entry) if f["filename"].endswith(".wav"))
+    info = soundfile.info(io.BytesIO(comfy.fetch(wav)))
+    assert info.samplerate == 24000 and info.channels == 1 and info.duration > 15.0
+    # A second run of the same graph is answered from ComfyUI's cache without re-synthesizing.
+    started = time.monotonic()
+    comfy.run(graph)
+    assert time.monotonic() - started < 5.0
+
+
+def test_interrupt_stops_speech_between_chunks(comfy):
+    text = " ".join(["This is a very long infomercial that simply refuses to end, folks, keep listening."] * 40)
+    graph = {
+        "1": {"class_type": "ToonGenKokoroTTS", "inputs": {"text": text, "voice": "jm_kumo", "speed": 1.0}},
+        "2": {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["1", 0], "filename_prefix": "toongen/never"}},
+    }
+    sent = []
+
+    def interrupt_after_first_chunk(server, message):
+        if message["type"] == "progress" and message["data"].get("value", 0) >= 1 and not sent:
+            sent.append(time.monotonic())
+            server.post_json("/interrupt", {})
+
+    started = time.monotonic()
+    messages, entry = comfy.run_watching(graph, on_message=interrupt_after_first_chunk, timeout=600)
+    assert sent, "no progress message arrived before the end"
+    assert messages[-1]["type"] == "execution_interrupted"
+    assert time.monotonic() - sent[0] < 20.0          # one chunk at most, not the remaining ~25
+    assert not comfy.output_files(entry)
+    assert time.monotonic() - started < 120.0
+
+
+@pytest.mark.parametrize("inputs, expected", [
+    ({"text": "", "engine": "kokoro"}, "text is empty"),
+    ({"text": "Hi.", "engine": "f5_tts", "voice_style": "(none)"}, "needs a voice reference"),
+])
+def test_bad_speech_input_fails_with_the_fix(comfy, inputs, expected):
+    node = {"text": "Hello.", "engine": "auto", "voice_style": "(none)", "kokoro_voice": "jf_alpha", "speed": 1.0,
+            "seed": 0, **inputs}
+    graph = {"1": {"class_type": "ToonGenSpeak", "inputs": node},
+             "2": {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["1", 0], "filename_prefix": "toongen/bad"}}}
+    entry = comfy.wait(comfy.queue(graph))
+    assert entry["status"]["status_str"] == "error"
+    assert expected in json.dumps(entry["status"]["messages"])
+
+
+@pytest.mark.parametrize("node, inputs, expected", [
+    ("ToonGenSpeak", {"text": "Hi.", "engine": "auto", "voice_style": "../../secret", "kokoro_voice": "jf_alpha",
+                      "speed": 1.0, "seed": 0}, "unknown voice style"),
+    ("ToonGenKokoroTTS", {"text": "Hi.", "voice": "af_nonexistent", "speed": 1.0}, "unknown Kokoro voice"),
+    ("ToonGenScenario", {"scenario": "no_such_scenario", "sfx_time_s": 0.0}, "no_such_scenario"),
+])
+def test_unknown_names_are_refused_at_validation(comfy, node, inputs, expected):
+    graph = {"1": {"class_type": node, "inputs": inputs},
+             "2": {"class_type": "PreviewAudio", "inputs": {"audio": ["1", 0] if node != "ToonGenScenario" else ["1", 3]}}}
+    with pytest.raises(ComfyError, match=expected):
+        comfy.queue(graph)
+
+
+def test_mixer_combo_values_are_checked(comfy):
+    graph = {
+        "1": {"class_type": "ToonGenLoadSFX", "inputs": {"name": "static_glitch"}},
+        "2": {"class_type": "ToonGenMixAudio", "inputs": {
+            "voice": ["1", 0], "mix_ratio": 0.3, "loop_bgm": True, "duck_db": 12.0, "duck_attack_ms": 30.0,
+            "duck_release_ms": 400.0, "fade_in_s": 0.0, "fade_out_s": 0.5, "tail_s": 0.0, "sample_rate": "12345",
+            "channels": "stereo"}},
+        "3": {"class_type": "PreviewAudio", "inputs": {"audio": ["2", 0]}},
+    }
+    with pytest.raises(ComfyError, match="unknown sample_rate '12345'"):
+        comfy.queue(graph)
