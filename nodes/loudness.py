@@ -48,12 +48,16 @@ def normalize_loudness(
         log.warning("ToonGen loudness: the audio is silent (below the -70 LUFS gate); left unchanged.")
         return waveform, before, before
     ceiling = db_to_gain(true_peak_ceiling_db)
+    # Loudness scales exactly with gain, so one measurement sets the gain; only when the limiter then took some
+    # level off the peaks is the result measured again and made up (at most twice).
+    measured = before
     out = waveform
-    # Limiting the peaks lowers the loudness a little; a second pass makes up for it.
     for _ in range(3):
-        out = out * db_to_gain(target_lufs - integrated_loudness(out, sample_rate))
-        out = limit_peaks(out, sample_rate, ceiling, oversample=TRUE_PEAK_OVERSAMPLE)
-        after = integrated_loudness(out, sample_rate)
-        if abs(after - target_lufs) <= 0.1:
+        scaled = out * db_to_gain(target_lufs - measured)
+        out = limit_peaks(scaled, sample_rate, ceiling, oversample=TRUE_PEAK_OVERSAMPLE)
+        if out is scaled:
+            return out, before, target_lufs
+        measured = integrated_loudness(out, sample_rate)
+        if abs(measured - target_lufs) <= 0.1:
             break
-    return out, before, after
+    return out, before, measured

@@ -3,6 +3,7 @@
 #   bash tests/run.sh render [--scenario ID] [--out DIR]   build the environment, render a scenario's audio on CPU
 #                                                          through a headless ComfyUI, print the file's path
 #   bash tests/run.sh test [pytest args]                   build the environment, run the test suite
+#   bash tests/run.sh bench                                the mixing benchmark (needs ffmpeg on PATH)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$(dirname "$here")"
@@ -13,5 +14,7 @@ export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 case "$command" in
   test)   exec "$venv/bin/python" -m pytest "$@" ;;
   render) exec "$venv/bin/python" "$here/render_main.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render [args]" >&2; exit 2 ;;
+  bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-bench.txt"
+          exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render|bench [args]" >&2; exit 2 ;;
 esac
