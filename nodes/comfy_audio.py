@@ -9,7 +9,6 @@ from comfy_api.latest import io, ui
 from .assets import check_choice, list_audio_assets, resolve_name
 from .audio_contract import AudioInputError, make_audio, read_audio
 from .audio_files import load_audio_file, save_wav_pcm16
-from .dsp import apply_fades
 from .frames import DEFAULT_FPS, DEFAULT_MIN_FRAMES, frame_count, pad_to_frames
 from .loudness import normalize_loudness
 from .mix import DEFAULT_MIX_RATIO, DEFAULT_SFX_GAIN, DuckingSettings, SfxEvent, mix_tracks

@@ -1,7 +1,6 @@
 """V3 node classes for ToonGen/speech: thin wrappers over speech.py and speech_engines.py."""
 from __future__ import annotations
 
-import hashlib
 
 import comfy.model_management
 import comfy.utils
@@ -137,10 +136,11 @@ class Speak(io.ComfyNode):
     def execute(cls, text: str, engine: str, voice_style: str, kokoro_voice: str, speed: float, seed: int,
                 voice_style_from: str | None = None) -> io.NodeOutput:
         style = (voice_style_from or "").strip() or ("" if voice_style == NO_STYLE else voice_style)
-        choice = choose_engine(engine, style, list_voice_references(user_voice_dirs()), f5_problem(tts_subfolder("f5-tts")))
-        if choice.engine == "kokoro":
-            return io.NodeOutput(speak_with_kokoro(text, kokoro_voice, speed), choice.reason)
-        raise RuntimeError(f5_problem(tts_subfolder("f5-tts")) or "F5-TTS is not available")
+        f5_blocker = f5_problem(tts_subfolder("f5-tts"))
+        choice = choose_engine(engine, style, list_voice_references(user_voice_dirs()), f5_blocker)
+        if choice.engine != "kokoro":  # choose_engine picks F5 only when nothing blocks it
+            raise RuntimeError(f"F5-TTS cannot run: {f5_blocker}")
+        return io.NodeOutput(speak_with_kokoro(text, kokoro_voice, speed), choice.reason)
 
 
 SPEECH_NODES = [KokoroTTS, Speak]

@@ -60,12 +60,11 @@ def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu"):
     if downloads_allowed():
         download_kokoro(folder, voice)
         return torch_kokoro(folder, device)
-    engine_error = EngineUnavailableError(
+    raise EngineUnavailableError(
         f"Kokoro voice {voice!r} is not installed. Put config.json, kokoro-v1_0.pth and voices/{voice}.pt from "
         f"https://huggingface.co/{KOKORO_REPO} into {folder}, or set {ALLOW_DOWNLOAD_ENV}=1 to download them on first "
         f"use. Voices available now: {', '.join(torch_kokoro_voices(folder) + embedded_kokoro_voices()) or 'none'}."
     )
-    raise engine_error
 
 
 def f5_problem(folder: Path) -> str | None:

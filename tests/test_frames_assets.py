@@ -5,7 +5,7 @@ import pytest
 import soundfile
 import torch
 
-from ..nodes.assets import AUDIO_DIR, UnknownAssetError, list_audio_assets, resolve_name
+from ..nodes.assets import UnknownAssetError, list_audio_assets, resolve_name
 from ..nodes.audio_contract import AudioInputError
 from ..nodes.audio_files import load_audio_file, save_wav_pcm16
 from ..nodes.frames import frame_count, pad_to_frames
