@@ -46,6 +46,7 @@ def free_port() -> int:
 
 class ComfyServer:
     def __init__(self, base_dir: Path | None = None, port: int | None = None, extra_args: tuple[str, ...] = ()):
+        self._owns_base_dir = base_dir is None  # a temp folder we made is removed again on stop()
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="toongen-comfy-"))
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -98,6 +99,8 @@ class ComfyServer:
                 self.process.wait(timeout=15)
         if getattr(self, "_log", None):
             self._log.close()
+        if self._owns_base_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def __enter__(self) -> "ComfyServer":
         return self
