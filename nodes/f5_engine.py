@@ -1,0 +1,148 @@
+"""F5-TTS zero-shot voice cloning through the `f5-tts` package's own model and inference code
+(`f5_tts.infer.utils_infer.load_model` / `load_vocoder` / `infer_batch_process`, CFM + DiT, Vocos).
+
+Files (the Hugging Face layouts of SWivid/F5-TTS and charactr/vocos-mel-24khz), under models/tts/f5-tts:
+    F5TTS_v1_Base/model_1250000.safetensors   F5TTS_v1_Base/vocab.txt
+    vocos-mel-24khz/config.yaml               vocos-mel-24khz/pytorch_model.bin
+The model architecture comes from the package's own configs/F5TTS_v1_Base.yaml; a `model_arch.yaml` next to the
+checkpoint overrides it (fine-tunes of another size, and the tests' tiny model).
+
+Only the inference half of f5-tts is needed. Its `f5_tts.model` package imports the trainer (and with it wandb,
+datasets, accelerate), so when those are absent `import_f5_inference` loads `f5_tts.model` as a plain namespace and
+imports just the inference modules. Reference audio is decoded by us (soundfile), never with torchaudio.load.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .audio_contract import AudioInputError
+from .dsp import resample
+from .kokoro_engine import EngineUnavailableError
+
+SAMPLE_RATE = 24_000
+MODEL_NAME = "F5TTS_v1_Base"
+CHECKPOINT = f"{MODEL_NAME}/model_1250000.safetensors"
+VOCAB = f"{MODEL_NAME}/vocab.txt"
+VOCODER_DIR = "vocos-mel-24khz"
+REQUIRED_FILES = (CHECKPOINT, VOCAB, f"{VOCODER_DIR}/config.yaml", f"{VOCODER_DIR}/pytorch_model.bin")
+LEAN_INSTALL = "pip install --no-deps f5-tts==1.1.22 (its inference needs are in ToonGen's requirements.txt)"
+MIN_REFERENCE_S, MAX_REFERENCE_S = 1.0, 15.0
+MAX_TOTAL_S = 22.0  # f5-tts budgets reference + generated speech at about this length per chunk
+
+
+def import_f5_inference():
+    """Return f5-tts's `utils_infer` and `DiT`, without importing its training stack when that is not installed."""
+    if importlib.util.find_spec("f5_tts") is None:
+        raise EngineUnavailableError(f"the f5-tts package is not installed: {LEAN_INSTALL}")
+    try:
+        importlib.import_module("f5_tts.model")
+    except ImportError:
+        package_dir = Path(importlib.util.find_spec("f5_tts").submodule_search_locations[0]) / "model"
+        namespace = types.ModuleType("f5_tts.model")
+        namespace.__path__ = [str(package_dir)]
+        sys.modules["f5_tts.model"] = namespace
+        namespace.CFM = importlib.import_module("f5_tts.model.cfm").CFM  # utils_infer does `from f5_tts.model import CFM`
+        namespace.DiT = importlib.import_module("f5_tts.model.backbones.dit").DiT
+    try:
+        utils_infer = importlib.import_module("f5_tts.infer.utils_infer")
+    except ImportError as exc:
+        raise EngineUnavailableError(f"f5-tts cannot import {exc.name!r}: pip install -r requirements.txt") from exc
+    return utils_infer, importlib.import_module("f5_tts.model.backbones.dit").DiT
+
+
+def missing_files(folder: Path) -> list[Path]:
+    return [folder / name for name in REQUIRED_FILES if not (folder / name).is_file()]
+
+
+def weights_missing_error(folder: Path) -> EngineUnavailableError:
+    listing = "\n".join(f"  {path}" for path in missing_files(folder))
+    return EngineUnavailableError(
+        f"F5-TTS weights are missing:\n{listing}\nGet F5TTS_v1_Base/ from https://huggingface.co/SWivid/F5-TTS and "
+        "vocos-mel-24khz/ from https://huggingface.co/charactr/vocos-mel-24khz, or set TOONGEN_ALLOW_DOWNLOAD=1."
+    )
+
+
+def model_arch(folder: Path) -> dict:
+    import yaml
+
+    override = folder / MODEL_NAME / "model_arch.yaml"
+    if override.is_file():
+        return yaml.safe_load(override.read_text())
+    config = Path(importlib.util.find_spec("f5_tts").submodule_search_locations[0]) / "configs" / f"{MODEL_NAME}.yaml"
+    arch = yaml.safe_load(config.read_text())["model"]["arch"]
+    return {k: v for k, v in arch.items() if k not in ("checkpoint_activations",)}
+
+
+@dataclass
+class Reference:
+    """A voice to clone: 24 kHz mono samples and the exact words spoken in them."""
+
+    waveform: torch.Tensor  # [1, T]
+    text: str
+
+    @property
+    def seconds(self) -> float:
+        return self.waveform.shape[-1] / SAMPLE_RATE
+
+
+def prepare_reference(waveform: torch.Tensor, sample_rate: int, text: str) -> Reference:
+    """Mono 24 kHz, 1–15 s, not silent, with a transcript ending in punctuation and a space (as f5-tts wants)."""
+    mono = resample(waveform.mean(dim=0, keepdim=True), sample_rate, SAMPLE_RATE)
+    seconds = mono.shape[-1] / SAMPLE_RATE
+    if seconds < MIN_REFERENCE_S:
+        raise AudioInputError(f"the voice reference lasts {seconds:.2f} s; F5-TTS needs 5–10 s of clean speech "
+                              f"(at least {MIN_REFERENCE_S:.0f} s).")
+    if seconds > MAX_REFERENCE_S:
+        raise AudioInputError(f"the voice reference lasts {seconds:.1f} s; cut it to 5–10 s (at most "
+                              f"{MAX_REFERENCE_S:.0f} s) — longer references leave no room for the text.")
+    if float(mono.pow(2).mean().sqrt()) < 1e-4:
+        raise AudioInputError("the voice reference is silent; record or pick a clip with clean speech in it.")
+    text = " ".join(text.split())
+    if not text:
+        raise AudioInputError("the voice reference has no transcript; F5-TTS needs the exact words it speaks.")
+    if not text.endswith((".", "!", "?", "。", "！", "？")):
+        text += "."
+    return Reference(mono, text + " ")
+
+
+def chunk_budget(reference: Reference, speed: float) -> int:
+    """Characters of new text per chunk: f5-tts's own rule (the reference's speaking rate × the time left)."""
+    chars_per_second = len(reference.text.encode("utf-8")) / reference.seconds
+    return max(40, int(chars_per_second * (MAX_TOTAL_S - reference.seconds) * speed))
+
+
+class F5Engine:
+    engine_id = "f5-tts"
+
+    def __init__(self, folder: Path, device: str = "cpu"):
+        folder = Path(folder)
+        utils_infer, dit = import_f5_inference()
+        if missing_files(folder):
+            raise weights_missing_error(folder)
+        self.utils_infer = utils_infer
+        self.device = device
+        self.model_path = folder / CHECKPOINT
+        self.model = utils_infer.load_model(dit, model_arch(folder), str(folder / CHECKPOINT), mel_spec_type="vocos",
+                                            vocab_file=str(folder / VOCAB), device=device)
+        self.vocoder = utils_infer.load_vocoder("vocos", is_local=True, local_path=str(folder / VOCODER_DIR),
+                                                device=device)
+
+    def speak(self, reference: Reference, texts: list[str], *, nfe_steps: int = 32, cfg_strength: float = 2.0,
+              speed: float = 1.0, seed: int = 0, cross_fade_s: float = 0.15) -> torch.Tensor:
+        """Speak `texts` (chunks, run as one batch by f5-tts) in the reference's voice → 1-D 24 kHz samples."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            wave, _, _ = next(self.utils_infer.infer_batch_process(
+                (reference.waveform, SAMPLE_RATE), reference.text, texts, self.model, self.vocoder,
+                mel_spec_type="vocos", progress=None, nfe_step=nfe_steps, cfg_strength=cfg_strength, speed=speed,
+                cross_fade_duration=cross_fade_s, device=self.device))
+        if wave is None:
+            return torch.zeros(0)
+        return torch.from_numpy(wave).to(torch.float32).reshape(-1)

@@ -1,0 +1,110 @@
+"""F5-TTS through f5-tts's own loaders and inference (tiny random weights in the released file layout)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ..nodes.audio_contract import AudioInputError
+from ..nodes.audio_files import load_audio_file
+from ..nodes.f5_engine import REQUIRED_FILES, F5Engine, chunk_budget, prepare_reference
+from ..nodes.kokoro_engine import EngineUnavailableError
+from ..nodes.speech import ChunkedSpeech
+from ..nodes.speech_engines import f5_problem
+from ..nodes.voices import list_voice_references, read_transcript
+from .conftest import speech_like
+from .tiny_models import build_f5
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_f5_dir(tmp_path_factory) -> Path:
+    return build_f5(tmp_path_factory.mktemp("models") / "f5-tts")
+
+
+@pytest.fixture(scope="session")
+def tiny_f5(tiny_f5_dir) -> F5Engine:
+    return F5Engine(tiny_f5_dir)
+
+
+@pytest.fixture(scope="session")
+def narrator():
+    path = list_voice_references()["deadpan_narrator"]
+    waveform, rate = load_audio_file(path)
+    return prepare_reference(waveform, rate, read_transcript(path))
+
+
+def test_tiny_f5_loads_through_f5_tts_and_clones(tiny_f5, narrator):
+    short = tiny_f5.speak(narrator, ["Come on down."], nfe_steps=4)
+    long = tiny_f5.speak(narrator, ["Come on down to Real Fake Doors, that's us, we sell fake doors."], nfe_steps=4)
+    fast = tiny_f5.speak(narrator, ["Come on down to Real Fake Doors, that's us, we sell fake doors."], nfe_steps=4,
+                         speed=2.0)
+    assert short.dtype == torch.float32 and short.dim() == 1 and torch.isfinite(long).all()
+    # f5-tts sizes the output from the reference's speaking rate: proportional to text length, inverse to speed.
+    assert 3.0 < long.shape[0] / short.shape[0] < 7.0
+    assert abs(fast.shape[0] / long.shape[0] - 0.5) < 0.05
+
+
+def test_f5_seed_makes_it_deterministic(tiny_f5, narrator):
+    first = tiny_f5.speak(narrator, ["Same words, same seed."], nfe_steps=4, seed=7)
+    again = tiny_f5.speak(narrator, ["Same words, same seed."], nfe_steps=4, seed=7)
+    other = tiny_f5.speak(narrator, ["Same words, same seed."], nfe_steps=4, seed=8)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_long_text_is_chunked_within_the_f5_budget(tiny_f5, narrator):
+    budget = chunk_budget(narrator, 1.0)
+    seen = []
+
+    def speak(chunk):
+        seen.append(chunk)
+        return tiny_f5.speak(narrator, [chunk], nfe_steps=4)
+
+    audio = ChunkedSpeech(speak, 24000, budget)(" ".join(["Welcome to the show, folks."] * 30))
+    assert len(seen) >= 4 and all(len(c) <= budget for c in seen)
+    assert audio.shape[0] == 1 and audio.shape[1] > 24000 * 10
+
+
+@pytest.mark.parametrize("make, rate, text, message", [
+    (lambda: torch.zeros(1, 24000 * 6), 24000, "Words.", "silent"),
+    (lambda: torch.full((1, 1), 0.5), 24000, "Words.", "lasts 0.00 s"),
+    (lambda: speech_like(20.0), 24000, "Words.", "cut it to 5–10 s"),
+    (lambda: speech_like(6.0), 24000, "   ", "no transcript"),
+])
+def test_bad_references_are_clear_errors(make, rate, text, message):
+    with pytest.raises(AudioInputError, match=message):
+        prepare_reference(make(), rate, text)
+
+
+def test_96k_stereo_reference_is_conformed():
+    stereo_96k = speech_like(6.0, 96000).repeat(2, 1)
+    reference = prepare_reference(stereo_96k, 96000, "Some words")
+    assert reference.waveform.shape == (1, 6 * 24000) and reference.text == "Some words. "
+
+
+def test_missing_f5_weights_name_every_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("TOONGEN_ALLOW_DOWNLOAD", raising=False)
+    with pytest.raises(EngineUnavailableError) as info:
+        F5Engine(tmp_path)
+    for name in REQUIRED_FILES:
+        assert str(tmp_path / name) in str(info.value)
+    assert "TOONGEN_ALLOW_DOWNLOAD" in f5_problem(tmp_path)
+
+
+def test_f5_inference_imports_no_training_or_ui_stack():
+    probe = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("toongen", {str(REPO / "__init__.py")!r},
+                                              submodule_search_locations=[{str(REPO)!r}])
+pack = importlib.util.module_from_spec(spec); sys.modules["toongen"] = pack; spec.loader.exec_module(pack)
+from toongen.nodes.f5_engine import import_f5_inference
+import_f5_inference()
+print(sorted(m for m in ("wandb", "gradio", "datasets", "bitsandbytes", "accelerate") if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
