@@ -25,6 +25,7 @@ CATEGORY = "ToonGen/speech"
 log = logging.getLogger("ToonGen")
 KOKORO_CHUNK_CHARS = 300  # ≈ 400 phonemes: inside Kokoro's 510-token context
 NO_STYLE = "(none)"
+F5_BATCH_SIZE = 4  # chunks per batched F5 run (see the README's benchmark)
 
 
 def _progress_and_interrupt(index: int, total: int) -> None:
@@ -84,15 +85,13 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
     key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "reference": reference_digest,
            "reference_text": reference.text, "text": text, "speed": round(speed, 4), "seed": seed, "nfe": nfe_steps,
            "cfg": round(cfg_strength, 4), "cross_fade": round(cross_fade_s, 4)}
-    chunk_index = iter(range(1_000_000))
-
-    def speak_chunk(chunk: str):
-        return engine.speak(reference, [chunk], nfe_steps=nfe_steps, cfg_strength=cfg_strength, speed=speed,
-                            seed=seed + next(chunk_index), cross_fade_s=cross_fade_s)
+    def speak_batch(chunks: list[str]):
+        return engine.speak_batch(reference, chunks, nfe_steps=nfe_steps, cfg_strength=cfg_strength, speed=speed,
+                                  seed=seed)
 
     def make():
-        speech = ChunkedSpeech(speak_chunk, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
-                               on_chunk=_progress_and_interrupt)
+        speech = ChunkedSpeech(None, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
+                               on_chunk=_progress_and_interrupt, speak_batch=speak_batch, batch_size=F5_BATCH_SIZE)
         return speech(text), F5_RATE
 
     waveform, rate = cached_speech(AudioCache(speech_cache_dir()), key, make)

@@ -45,21 +45,28 @@ def join_with_crossfade(pieces: list[torch.Tensor], sample_rate: int, crossfade_
 
 @dataclass
 class ChunkedSpeech:
-    """Speaks long text chunk by chunk through `speak_chunk(text) -> 1-D samples`."""
+    """Speaks long text in chunks: `speak_chunk(text) -> 1-D samples`, or, when the engine can batch,
+    `speak_batch(texts) -> [1-D samples]` over `batch_size` chunks at a time. `on_chunk(done, total)` runs before
+    each batch and once at the end (it may raise to stop: ComfyUI's interrupt)."""
 
-    speak_chunk: Callable[[str], torch.Tensor]
+    speak_chunk: Callable[[str], torch.Tensor] | None
     sample_rate: int
     max_chars: int
     crossfade_s: float = 0.03
-    on_chunk: Callable[[int, int], None] | None = None  # called before each chunk and once at the end: may raise
+    on_chunk: Callable[[int, int], None] | None = None
+    speak_batch: Callable[[list[str]], list[torch.Tensor]] | None = None
+    batch_size: int = 1
 
     def __call__(self, text: str) -> torch.Tensor:
         chunks = chunk_text(clean_text(text), self.max_chars)
-        pieces = []
-        for index, chunk in enumerate(chunks):
+        step = max(1, self.batch_size) if self.speak_batch else 1
+        pieces: list[torch.Tensor] = []
+        for start in range(0, len(chunks), step):
             if self.on_chunk:
-                self.on_chunk(index, len(chunks))
-            pieces.append(self.speak_chunk(chunk).reshape(-1).to(torch.float32))
+                self.on_chunk(start, len(chunks))
+            group = chunks[start:start + step]
+            spoken = self.speak_batch(group) if self.speak_batch else [self.speak_chunk(group[0])]
+            pieces.extend(p.reshape(-1).to(torch.float32) for p in spoken)
         if self.on_chunk:
             self.on_chunk(len(chunks), len(chunks))
         waveform = join_with_crossfade(pieces, self.sample_rate, self.crossfade_s).unsqueeze(0)
