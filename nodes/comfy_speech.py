@@ -25,7 +25,9 @@ CATEGORY = "ToonGen/speech"
 log = logging.getLogger("ToonGen")
 KOKORO_CHUNK_CHARS = 300  # ≈ 400 phonemes: inside Kokoro's 510-token context
 NO_STYLE = "(none)"
-F5_BATCH_SIZE = 4  # chunks per batched F5 run (see the README's benchmark)
+# Chunks per batched F5 run. Batching pads every chunk to the longest, so it pays on a GPU (idle width) and costs
+# on a CPU (measured ×0.79 for 4 chunks on 2 cores, see the README): one at a time there.
+F5_BATCH_SIZE = {"cuda": 4, "cpu": 1}
 
 
 def _progress_and_interrupt(index: int, total: int) -> None:
@@ -91,7 +93,8 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
 
     def make():
         speech = ChunkedSpeech(None, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
-                               on_chunk=_progress_and_interrupt, speak_batch=speak_batch, batch_size=F5_BATCH_SIZE)
+                               on_chunk=_progress_and_interrupt, speak_batch=speak_batch,
+                               batch_size=F5_BATCH_SIZE.get(engine.device.split(":")[0], 1))
         return speech(text), F5_RATE
 
     waveform, rate = cached_speech(AudioCache(speech_cache_dir()), key, make)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .comfy_audio import AUDIO_NODES
+from .comfy_memory import MEMORY_NODES, register_residency_and_routes
 from .comfy_paths import register_model_folders
 from .comfy_scenario import SCENARIO_NODES
 from .comfy_speech import SPEECH_NODES
@@ -12,4 +13,5 @@ from .comfy_speech import SPEECH_NODES
 class ToonGenExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         register_model_folders()
-        return [*AUDIO_NODES, *SPEECH_NODES, *SCENARIO_NODES]
+        register_residency_and_routes()
+        return [*AUDIO_NODES, *SPEECH_NODES, *SCENARIO_NODES, *MEMORY_NODES]

@@ -134,6 +134,9 @@ class F5Engine:
         self.vocoder = utils_infer.load_vocoder("vocos", is_local=True, local_path=str(folder / VOCODER_DIR),
                                                 device=device)
 
+    def torch_modules(self) -> list[torch.nn.Module]:
+        return [self.model, self.vocoder]
+
     def speak(self, reference: Reference, texts: list[str], *, nfe_steps: int = 32, cfg_strength: float = 2.0,
               speed: float = 1.0, seed: int = 0, cross_fade_s: float = 0.15) -> torch.Tensor:
         """Speak `texts` (chunks, run as one batch by f5-tts) in the reference's voice → 1-D 24 kHz samples."""

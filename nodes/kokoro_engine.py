@@ -140,6 +140,9 @@ class TorchKokoro:
     def voices(self) -> list[str]:
         return sorted(p.stem for p in (self.folder / "voices").glob("*.pt"))
 
+    def torch_modules(self) -> list[torch.nn.Module]:
+        return [self.pipeline.model]
+
     def voice_path(self, voice: str) -> Path:
         path = self.folder / "voices" / f"{voice}.pt"
         if not path.is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections import Counter
 from typing import Callable, Hashable, TypeVar
 
@@ -12,6 +13,9 @@ T = TypeVar("T")
 _lock = threading.RLock()
 _loaded: dict[Hashable, object] = {}
 load_counts: Counter = Counter()  # how often each key was really loaded (tests count cache hits with it)
+_ever_loaded: "weakref.WeakSet[object]" = weakref.WeakSet()  # every engine object still alive anywhere
+# Called with (key, model) on every use; inside ComfyUI it registers the model with ComfyUI's memory manager.
+on_use: Callable[[Hashable, object], None] | None = None
 
 
 def get_or_load(key: Hashable, loader: Callable[[], T]) -> T:
@@ -19,7 +23,26 @@ def get_or_load(key: Hashable, loader: Callable[[], T]) -> T:
         if key not in _loaded:
             _loaded[key] = loader()
             load_counts[key] += 1
-        return _loaded[key]  # type: ignore[return-value]
+            try:
+                _ever_loaded.add(_loaded[key])
+            except TypeError:  # not weak-referenceable: it is simply not counted by live_count()
+                pass
+        model = _loaded[key]
+    if on_use is not None:
+        on_use(key, model)
+    return model  # type: ignore[return-value]
+
+
+def evict(key: Hashable) -> bool:
+    """Forget one model (ComfyUI unloaded it); True when it was cached."""
+    with _lock:
+        return _loaded.pop(key, None) is not None
+
+
+def live_count() -> int:
+    """How many engine objects ever loaded are still alive (0 after an unload once nothing else holds them)."""
+    gc.collect()
+    return len(_ever_loaded)
 
 
 def loaded_keys() -> list[Hashable]:

@@ -4,6 +4,7 @@
 #                                                          through a headless ComfyUI, print the file's path
 #   bash tests/run.sh test [pytest args]                   build the environment, run the test suite
 #   bash tests/run.sh bench                                the mixing benchmark (needs ffmpeg on PATH)
+#   bash tests/run.sh bench-speech                         speech RTF and overhead, full-size random models
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$(dirname "$here")"
@@ -16,5 +17,6 @@ case "$command" in
   render) exec "$venv/bin/python" "$here/render_main.py" "$@" ;;
   bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-bench.txt"
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench [args]" >&2; exit 2 ;;
+  bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech [args]" >&2; exit 2 ;;
 esac
