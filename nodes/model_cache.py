@@ -57,6 +57,7 @@ def unload_models(empty_cuda_cache: bool = True) -> int:
         count = len(_loaded)
         _loaded.clear()
     gc.collect()
+    release_freed_heap()
     if empty_cuda_cache:
         try:
             import torch
@@ -66,3 +67,14 @@ def unload_models(empty_cuda_cache: bool = True) -> int:
         except ImportError:
             pass
     return count
+
+
+def release_freed_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise, so the process size would not drop)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        pass
+

@@ -5,6 +5,7 @@
 #   bash tests/run.sh test [pytest args]                   build the environment, run the test suite
 #   bash tests/run.sh bench                                the mixing benchmark (needs ffmpeg on PATH)
 #   bash tests/run.sh bench-speech                         speech RTF and overhead, full-size random models
+#   bash tests/run.sh bench-memory                         RSS of full-size TTS models loaded and unloaded
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$(dirname "$here")"
@@ -18,5 +19,6 @@ case "$command" in
   bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-bench.txt"
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
   bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech [args]" >&2; exit 2 ;;
+  bench-memory) exec "$venv/bin/python" "$here/bench_memory.py" "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory [args]" >&2; exit 2 ;;
 esac

@@ -118,3 +118,31 @@ def test_batched_chunks_match_the_librarys_single_chunk_lengths_and_are_determin
     assert [b.shape for b in batched] == [s.shape for s in single]  # same durations as infer_batch_process
     assert all(torch.equal(a, b) for a, b in zip(batched, again))
     assert all(torch.isfinite(b).all() for b in batched)
+
+
+def test_100_load_synthesize_unload_cycles_keep_rss_flat(tiny_f5_dir, narrator):
+    import gc
+
+    import psutil
+
+    from ..nodes import model_cache
+    from ..nodes.speech_engines import f5_engine
+
+    def cycle():
+        engine = f5_engine(tiny_f5_dir)
+        assert engine.speak_batch(narrator, ["One more cycle."], nfe_steps=2)[0].numel() > 0
+        del engine
+        model_cache.unload_models()
+
+    def rss() -> int:
+        gc.collect()
+        model_cache.release_freed_heap()
+        return psutil.Process().memory_info().rss
+
+    for _ in range(5):  # warm-up: first-use caches of torch and the libraries
+        cycle()
+    start = rss()
+    for _ in range(100):
+        cycle()
+    assert rss() < start * 1.05
+    assert model_cache.live_count() == 0
