@@ -84,7 +84,7 @@ def main() -> int:
     print(f"Kokoro-82M torch, full size random ({params:.1f} M params): {seconds:.1f} s of audio "
           f"(random durations), RTF {direct_s / seconds:.3f} direct, {ours_s / seconds:.3f} via ToonGen "
           f"(overhead {100 * (ours_s / direct_s - 1):+.1f} %)")
-    del kokoro
+    kokoro = pack = None  # free it before the F5 model loads
 
     # --- F5-TTS -----------------------------------------------------------------------------------------------
     f5 = F5Engine(build_f5(work / "f5", FULL_F5_ARCH, FULL_VOCOS))
