@@ -42,16 +42,21 @@ def kokoro_voice_options() -> list[str]:
     return ordered or [DEFAULT_KOKORO_VOICE]
 
 
-def speak_with_kokoro(text: str, voice: str, speed: float) -> dict:
+LANGUAGES = {"en-us": False, "en-gb": True}  # value: British pronunciation
+
+
+def speak_with_kokoro(text: str, voice: str, speed: float, language: str = "en-us") -> dict:
     if not 0.5 <= speed <= 2.0:
         raise ValueError(f"speed {speed} is outside 0.5..2.0.")
+    british = LANGUAGES[language]
     folder = tts_subfolder("kokoro")
-    engine = kokoro_for_voice(voice, folder)
+    engine = kokoro_for_voice(voice, folder, _device() if voice in torch_kokoro_voices(folder) else "cpu", british)
     key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "voice": voice, "speed": round(speed, 4),
-           "text": text, "rate": KOKORO_RATE}
+           "text": text, "rate": KOKORO_RATE, "language": language}
 
     def make():
-        speech = ChunkedSpeech(lambda chunk: engine.speak(chunk, voice, speed), KOKORO_RATE, KOKORO_CHUNK_CHARS,
+        speech = ChunkedSpeech(lambda chunk: engine.speak(chunk, voice, speed, british=british), KOKORO_RATE,
+                               KOKORO_CHUNK_CHARS,
                                on_chunk=_progress_and_interrupt)
         return speech(text), KOKORO_RATE
 
@@ -136,17 +141,20 @@ class KokoroTTS(io.ComfyNode):
             display_name="Kokoro TTS (ToonGen)",
             category=CATEGORY,
             description="Kokoro-82M preset voices. Output: 24 kHz mono AUDIO.",
-            inputs=[_text_input(), _kokoro_voice_input(), _speed_input()],
+            inputs=[_text_input(), _kokoro_voice_input(), _speed_input(),
+                    io.Combo.Input("language", options=list(LANGUAGES), default="en-us", optional=True,
+                                   tooltip="English pronunciation: American (en-us) or British (en-gb).")],
             outputs=[io.Audio.Output(display_name="voice")],
         )
 
     @classmethod
-    def validate_inputs(cls, voice: str) -> bool | str:
-        return check_choice(voice, kokoro_voice_options(), "Kokoro voice")
+    def validate_inputs(cls, voice: str, language: str = "en-us") -> bool | str:
+        verdict = check_choice(voice, kokoro_voice_options(), "Kokoro voice")
+        return check_choice(language, list(LANGUAGES), "language") if verdict is True else verdict
 
     @classmethod
-    def execute(cls, text: str, voice: str, speed: float) -> io.NodeOutput:
-        return io.NodeOutput(speak_with_kokoro(text, voice, speed))
+    def execute(cls, text: str, voice: str, speed: float, language: str = "en-us") -> io.NodeOutput:
+        return io.NodeOutput(speak_with_kokoro(text, voice, speed, language))
 
 
 def style_options() -> list[str]:
@@ -251,6 +259,11 @@ class F5TTS(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, voice_style: str) -> bool | str:
         return check_choice(voice_style, style_options(), "voice style")
+
+    @classmethod
+    def fingerprint_inputs(cls, voice_style: str = "", **_) -> str:
+        """Re-run when the style's reference clip changes on disk; never raises."""
+        return Speak.fingerprint_inputs(voice_style=voice_style)
 
     @classmethod
     def execute(cls, text: str, voice_style: str, speed: float, seed: int, nfe_steps: int, cfg_strength: float,

@@ -97,11 +97,11 @@ class EmbeddedKokoro:
         })[0]
         return torch.from_numpy(np.asarray(audio, dtype=np.float32).reshape(-1).copy())
 
-    def speak(self, text: str, voice: str, speed: float) -> torch.Tensor:
-        """One chunk of English text → mono 24 kHz samples."""
+    def speak(self, text: str, voice: str, speed: float, british: bool = False) -> torch.Tensor:
+        """One chunk of English text (US or British pronunciation) → mono 24 kHz samples."""
         if voice not in self.voice_packs:
             raise EngineUnavailableError(f"the embedded Kokoro has no voice {voice!r}; it has: {', '.join(self.voices())}.")
-        phonemes, _ = english_g2p()(text)
+        phonemes, _ = english_g2p(british)(text)
         pieces = [self._speak_phonemes(p, voice, speed) for p in split_phonemes(phonemes)]
         return torch.cat(pieces) if pieces else torch.zeros(0)
 
@@ -152,9 +152,12 @@ class TorchKokoro:
             )
         return path
 
-    def speak(self, text: str, voice: str, speed: float, seed: int = 0) -> torch.Tensor:
+    def speak(self, text: str, voice: str, speed: float, seed: int = 0, british: bool = False) -> torch.Tensor:
         """One chunk → mono 24 kHz samples. The vocoder's excitation noise is drawn from `seed` (without touching
         the global RNG), so the same input gives the same samples."""
+        if british != (self.pipeline.lang_code == "b"):
+            raise EngineUnavailableError("this Kokoro pipeline was built for the other English; ask speech_engines "
+                                         "for the engine of the language you want.")
         pack = self.pipeline.load_voice(str(self.voice_path(voice)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -40,8 +40,10 @@ def download_kokoro(folder: Path, voice: str) -> None:
             hf_hub_download(repo_id=KOKORO_REPO, filename=name, local_dir=str(folder))
 
 
-def torch_kokoro(folder: Path, device: str = "cpu") -> TorchKokoro:
-    return model_cache.get_or_load(("kokoro-torch", str(folder), device, "float32"), lambda: TorchKokoro(folder, device))
+def torch_kokoro(folder: Path, device: str = "cpu", british: bool = False) -> TorchKokoro:
+    lang = "b" if british else "a"
+    return model_cache.get_or_load(("kokoro-torch", str(folder), device, "float32", lang),
+                                   lambda: TorchKokoro(folder, device, lang))
 
 
 def torch_kokoro_voices(folder: Path) -> list[str]:
@@ -50,16 +52,16 @@ def torch_kokoro_voices(folder: Path) -> list[str]:
     return sorted(p.stem for p in (folder / "voices").glob("*.pt"))
 
 
-def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu"):
+def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu", british: bool = False):
     """The engine that speaks `voice`: the torch weights in `folder` when they hold it, else the embedded ONNX
     model when it ships that voice, else (downloads allowed) fetch the weights, else an error naming the files."""
     if voice in torch_kokoro_voices(folder):
-        return torch_kokoro(folder, device)
+        return torch_kokoro(folder, device, british)
     if voice in embedded_kokoro_voices():
         return embedded_kokoro()
     if downloads_allowed():
         download_kokoro(folder, voice)
-        return torch_kokoro(folder, device)
+        return torch_kokoro(folder, device, british)
     raise EngineUnavailableError(
         f"Kokoro voice {voice!r} is not installed. Put config.json, kokoro-v1_0.pth and voices/{voice}.pt from "
         f"https://huggingface.co/{KOKORO_REPO} into {folder}, or set {ALLOW_DOWNLOAD_ENV}=1 to download them on first "

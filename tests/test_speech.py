@@ -223,3 +223,16 @@ def test_long_text_is_spoken_in_chunks_with_bounded_python_memory(tiny_kokoro):
     assert chunks >= 34 and [i for i, _ in progress] == list(range(chunks + 1))
     assert audio.shape[0] == 1 and audio.shape[1] > 9_000 * 1200
     assert peak < 20e6  # Python-side bookkeeping stays small; audio lives in tensors (checked by shape above)
+
+
+def test_british_and_american_english_are_pronounced_differently(tiny_kokoro_dir):
+    from ..nodes.english_g2p import english_g2p
+    from ..nodes.speech_engines import torch_kokoro
+
+    american, british = english_g2p(False)("tomato")[0], english_g2p(True)("tomato")[0]
+    assert american != british
+    engine = torch_kokoro(tiny_kokoro_dir, british=True)
+    assert engine.pipeline.lang_code == "b" and engine.speak("Lovely weather.", "af_heart", 1.0, british=True).numel()
+    with pytest.raises(EngineUnavailableError, match="other English"):
+        engine.speak("Hi.", "af_heart", 1.0, british=False)
+    model_cache.unload_models()
