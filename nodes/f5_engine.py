@@ -142,10 +142,16 @@ class F5Engine:
         self.utils_infer = utils_infer
         self.device = device
         self.model_path = folder / CHECKPOINT
-        self.model = utils_infer.load_model(dit, model_arch(folder), str(folder / CHECKPOINT), mel_spec_type="vocos",
-                                            vocab_file=str(folder / VOCAB), device=device)
-        self.vocoder = utils_infer.load_vocoder("vocos", is_local=True, local_path=str(folder / VOCODER_DIR),
-                                                device=device)
+        try:
+            self.model = utils_infer.load_model(dit, model_arch(folder), str(folder / CHECKPOINT),
+                                                mel_spec_type="vocos", vocab_file=str(folder / VOCAB), device=device)
+            self.vocoder = utils_infer.load_vocoder("vocos", is_local=True, local_path=str(folder / VOCODER_DIR),
+                                                    device=device)
+        except Exception as exc:  # a truncated file fails deep in safetensors / torch.load with a cryptic message
+            raise EngineUnavailableError(
+                f"F5-TTS could not load its files in {folder} ({type(exc).__name__}: {exc}). One of them is probably "
+                "incomplete or damaged (a download cut off outside ToonGen?): delete it and run again; ToonGen "
+                "downloads missing files, checked against the Hub's hashes.") from exc
 
     def torch_modules(self) -> list[torch.nn.Module]:
         return [self.model, self.vocoder]

@@ -173,6 +173,19 @@ def test_f5_and_vocos_are_downloaded_on_first_use(hub, hub_repos, tmp_path):
     assert hub.gets("/cdn/charactr/vocos-mel-24khz/pytorch_model.bin") == [None]
 
 
+def test_a_truncated_f5_checkpoint_put_there_by_hand_is_a_clear_error(hub_repos, tmp_path):
+    import shutil
+
+    from ..nodes.f5_engine import CHECKPOINT, F5Engine
+
+    folder = tmp_path / "f5-tts"
+    shutil.copytree(hub_repos["SWivid/F5-TTS"], folder)
+    checkpoint = folder / CHECKPOINT
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    with pytest.raises(EngineUnavailableError, match="probably incomplete or damaged"):
+        F5Engine(folder)
+
+
 @pytest.mark.parametrize("switch", [{"HF_HUB_OFFLINE": "1"}, {"TOONGEN_ALLOW_DOWNLOAD": "0"}])
 def test_with_downloads_off_the_errors_list_the_exact_files_and_where_to_get_them(tmp_path, monkeypatch, switch):
     for name in OFFLINE_VARIABLES:
