@@ -54,9 +54,9 @@ class SpeechTiming:
                             self.duration * factor, self.source)
 
     def to_dict(self) -> dict:
-        return {"format": TIMING_FORMAT, "source": self.source, "duration": round(self.duration, 6),
-                "phonemes": [[s.label, round(s.start, 6), round(s.end, 6)] for s in self.phonemes],
-                "words": [[s.label, round(s.start, 6), round(s.end, 6)] for s in self.words]}
+        return {"format": TIMING_FORMAT, "source": self.source, "duration": self.duration,
+                "phonemes": [[s.label, s.start, s.end] for s in self.phonemes],
+                "words": [[s.label, s.start, s.end] for s in self.words]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
