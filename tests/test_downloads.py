@@ -63,8 +63,8 @@ from toongen.nodes.speech_engines import kokoro_for_voice
 logging.basicConfig(level=logging.INFO)
 progress = []
 engine = kokoro_for_voice("af_heart", Path(sys.argv[1]), progress=lambda done, total: progress.append((done, total)))
-audio = engine.speak("Come on down.", "af_heart", 1.0)
-print(json.dumps({"samples": audio.numel(), "progress": progress}))
+speech = engine.speak("Come on down.", "af_heart", 1.0)
+print(json.dumps({"samples": speech.samples.numel(), "progress": progress}))
 """
 
 
