@@ -1,20 +1,29 @@
-"""Headless batch rendering: post a ToonGen workflow for many scenarios to one or more ComfyUI servers.
+"""Render ToonGen scenarios headless through ComfyUI's /prompt: one scenario or many, on one server or several.
 
-    python nodes/batch_render.py --server http://127.0.0.1:8188 [--server http://gpu2:8188 …] \\
-        [--scenario fake_doors --scenario plumbus | --all] [--workflow workflows/toongen_clip_flux_nf4.api.json] \\
-        [--out renders]
+    python workflows/render.py --server http://127.0.0.1:8188 --scenario plumbus
+    python workflows/render.py --server http://gpu1:8188 --server http://gpu2:8188 --all \\
+        --workflow toongen_clip_flux_gguf --out renders
+    python workflows/render.py --start-comfyui ~/ComfyUI --cpu          # no server running: start one for the run
 
-Work is spread over the servers (one prompt in flight per server), each prompt is followed over ComfyUI's websocket
-with a progress line, a failed prompt is retried once (on another server when there is one; a server that stops
-answering is dropped), and every output file is fetched through /view into OUT/<scenario>/. OUT/summary.json lists
-scenario, server, seconds, files and error. Standalone: the standard library and websocket-client only.
+`--workflow` is a name from workflows/api/ (default toongen_audio_only, which needs no model files and runs on CPU)
+or the path of an API-format workflow with a ToonGen Scenario node. Work is spread over the servers (one prompt in
+flight per server), each prompt is followed over the server's websocket with a progress line, a failed prompt is
+retried once (on another server when there is one; a server that stops answering is dropped), and every output
+file is fetched through /view into OUT/<scenario>/. OUT/summary.json lists each scenario's outcome and every attempt
+(server, seconds, error). The files written are printed, one per line. Standard library and websocket-client only.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -26,18 +35,27 @@ from pathlib import Path
 from typing import Callable
 
 PACK = Path(__file__).resolve().parent.parent
-DEFAULT_WORKFLOW = PACK / "workflows" / "toongen_audio_only.api.json"
+API_WORKFLOWS = PACK / "workflows" / "api"
+DEFAULT_WORKFLOW = API_WORKFLOWS / "toongen_audio_only.json"
+DEFAULT_SCENARIO = "fake_doors"
 OUTPUT_KINDS = ("audio", "images", "gifs", "videos")
+
+
+@dataclass
+class Attempt:
+    server: str
+    seconds: float = 0.0
+    error: str = ""
 
 
 @dataclass
 class Result:
     scenario: str
-    server: str = ""
-    seconds: float = 0.0
+    server: str = ""          # the server of the last attempt
+    seconds: float = 0.0      # all attempts together
     files: list[str] = field(default_factory=list)
-    error: str = ""
-    attempts: int = 0
+    error: str = ""           # the last attempt's error; empty when the scenario was rendered
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 class ServerDown(RuntimeError):
@@ -59,6 +77,21 @@ def workflow_for(template: dict, scenario: str) -> dict:
             node["inputs"]["filename_prefix"] = f"toongen/{scenario}"
     if not found:
         raise ValueError("the workflow has no ToonGenScenario node to set the scenario on")
+    return graph
+
+
+def load_workflow(name_or_path: str) -> dict:
+    """A name from workflows/api/ or a path; a graph-editor (UI) file is refused with the way to its API twin."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = API_WORKFLOWS / f"{name_or_path}.json"
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(API_WORKFLOWS.glob("*.json")))
+        raise ValueError(f"no workflow {name_or_path!r}: give a path or one of {known}")
+    graph = json.loads(path.read_text())
+    if "nodes" in graph and "links" in graph:
+        raise ValueError(f"{path} is a graph-editor workflow; render its API twin in workflows/api/ (or export "
+                         "it with 'Export (API)' in ComfyUI)")
     return graph
 
 
@@ -135,8 +168,8 @@ class Client:
 def render_batch(servers: list[str], scenarios: list[str], template: dict, out_dir: Path,
                  timeout: float = 1800.0, log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
                  on_start: Callable[[str, str], None] | None = None) -> list[Result]:
-    """Render every scenario; returns one Result each (error empty on success). `on_start(server, scenario)` is
-    called as each prompt is sent (tests use it)."""
+    """Render every scenario; returns one Result each (error empty on success) and writes OUT/summary.json.
+    `on_start(server, scenario)` is called as each prompt is sent (tests use it)."""
     results = {s: Result(s) for s in scenarios}
     work: "queue.Queue[str]" = queue.Queue()
     for scenario in scenarios:
@@ -162,42 +195,49 @@ def render_batch(servers: list[str], scenarios: list[str], template: dict, out_d
             except queue.Empty:
                 continue
             result = results[scenario]
-            result.attempts += 1
+            with lock:
+                elsewhere = len(alive) > 1
+            if result.attempts and result.attempts[-1].server == url and elsewhere:
+                work.put(scenario)  # a retry goes to another server
+                time.sleep(0.2)
+                continue
+            attempt = Attempt(url)
+            result.attempts.append(attempt)
             result.server = url
             started = time.monotonic()
             if on_start:
                 on_start(url, scenario)
+            failure: Exception | None = None
             try:
                 entry = client.run(workflow_for(template, scenario),
                                    lambda share: log(f"  {scenario} on {url}: {share:4.0%}"))
                 result.files = client.download(entry, out_dir / scenario)
-                result.error = ""
             except (ServerDown, PromptFailed) as exc:
-                result.error = str(exc)
-                down = isinstance(exc, ServerDown)
-                with lock:
-                    if down:
-                        alive.discard(url)
-                    can_retry = result.attempts < 2 and bool(alive)
-                if can_retry:
-                    log(f"  {scenario} failed on {url} ({exc}); retrying once")
-                    work.put(scenario)
-                    if down:
-                        return  # this server is gone; the others take the work
-                    continue
-                result.seconds = time.monotonic() - started
+                failure = exc
+            attempt.error = result.error = str(failure) if failure else ""
+            attempt.seconds = time.monotonic() - started
+            result.seconds = sum(a.seconds for a in result.attempts)
+            if failure is None:
                 finish(result)
-                if down:
-                    with lock:
-                        if not alive:  # nobody left: fail what remains
-                            while not work.empty():
-                                left = results[work.get()]
-                                left.error = left.error or "no server left"
-                                done[0] += 1
-                    return
                 continue
-            result.seconds = time.monotonic() - started
-            finish(result)
+            down = isinstance(failure, ServerDown)
+            with lock:
+                if down:
+                    alive.discard(url)
+                can_retry = len(result.attempts) < 2 and bool(alive)
+            if can_retry:
+                log(f"  {scenario} failed on {url} ({failure}); retrying once")
+                work.put(scenario)
+            else:
+                finish(result)
+            if down:
+                with lock:
+                    if not alive:  # nobody left: fail what remains
+                        while not work.empty():
+                            left = results[work.get()]
+                            left.error = left.error or "no server left"
+                            done[0] += 1
+                return  # this server is gone; the others take the work
 
     threads = [threading.Thread(target=worker, args=(url,), daemon=True) for url in servers]
     for thread in threads:
@@ -210,26 +250,92 @@ def render_batch(servers: list[str], scenarios: list[str], template: dict, out_d
     return ordered
 
 
+class LocalComfyUI:
+    """A headless ComfyUI started from a ComfyUI folder for one run: a fresh base directory (its own models/,
+    input/, output/) with this pack linked into custom_nodes/, stopped with its process group afterwards. Started
+    with the Python running this command, which must be the one ComfyUI's requirements are installed in."""
+
+    def __init__(self, comfyui_dir: Path, cpu: bool, timeout: float = 180.0):
+        if not (comfyui_dir / "main.py").is_file():
+            raise ValueError(f"{comfyui_dir} is not a ComfyUI folder (no main.py); give --start-comfyui the folder "
+                             "that holds ComfyUI's main.py")
+        self.comfyui_dir, self.cpu, self.timeout = comfyui_dir, cpu, timeout
+
+    def __enter__(self) -> str:
+        self.base = Path(tempfile.mkdtemp(prefix="toongen-render-"))
+        (self.base / "custom_nodes").mkdir()
+        (self.base / "custom_nodes" / "comfyui-toongen").symlink_to(PACK, target_is_directory=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.log = open(self.base / "comfyui.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--base-directory",
+             str(self.base), "--disable-auto-launch", *(["--cpu"] if self.cpu else [])],
+            cwd=self.comfyui_dir, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                with urllib.request.urlopen(url + "/object_info/ToonGenScenario", timeout=5) as response:
+                    if json.loads(response.read()):
+                        return url
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        tail = (self.base / "comfyui.log").read_text(errors="replace")[-3000:]
+        self.__exit__()
+        raise RuntimeError(f"ComfyUI in {self.comfyui_dir} did not come up with ToonGen's nodes:\n{tail}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render ToonGen scenarios on one or more ComfyUI servers.")
-    parser.add_argument("--server", action="append", required=True, help="ComfyUI URL; repeat to spread the work")
-    parser.add_argument("--scenario", action="append", default=[], help="scenario id; repeatable")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--server", action="append", help="ComfyUI URL with ToonGen installed; repeat to spread the work")
+    where.add_argument("--start-comfyui", type=Path, metavar="DIR",
+                       help="start a headless ComfyUI from this folder for the run (this pack linked in)")
+    parser.add_argument("--cpu", action="store_true", help="with --start-comfyui: run ComfyUI on the CPU")
+    parser.add_argument("--scenario", action="append", default=[],
+                        help=f"scenario id from assets/scenarios.json; repeatable (default {DEFAULT_SCENARIO})")
     parser.add_argument("--all", action="store_true", help="render all 25 scenarios")
-    parser.add_argument("--workflow", default=str(DEFAULT_WORKFLOW), help="API-format workflow with a Scenario node")
-    parser.add_argument("--out", default="renders", help="folder for the outputs and summary.json")
+    parser.add_argument("--workflow", default=DEFAULT_WORKFLOW.stem,
+                        help="a name from workflows/api/ or the path of an API-format workflow")
+    parser.add_argument("--out", default="render-out", help="folder for the outputs and summary.json")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds one prompt may take")
     args = parser.parse_args(argv)
     library = [s["id"] for s in json.loads((PACK / "assets" / "scenarios.json").read_text())["scenarios"]]
-    scenarios = library if args.all else args.scenario
+    scenarios = library if args.all else (args.scenario or [DEFAULT_SCENARIO])
     unknown = [s for s in scenarios if s not in library]
-    if not scenarios or unknown:
-        parser.error(f"unknown scenario(s) {unknown}; known: {', '.join(library)}" if unknown
-                     else "give --scenario ID (repeatable) or --all")
-    results = render_batch(args.server, scenarios, json.loads(Path(args.workflow).read_text()), Path(args.out),
-                           args.timeout)
-    print(f"{'scenario':24} {'server':28} {'seconds':>8}  files / error")
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; known: {', '.join(library)}")
+    try:
+        template = load_workflow(args.workflow)
+        workflow_for(template, scenarios[0])
+        if args.start_comfyui:
+            with LocalComfyUI(args.start_comfyui.expanduser(), args.cpu) as url:
+                print(f"started ComfyUI at {url}", file=sys.stderr)
+                results = render_batch([url], scenarios, template, Path(args.out), args.timeout)
+        else:
+            results = render_batch(args.server, scenarios, template, Path(args.out), args.timeout)
+    except (ValueError, RuntimeError) as exc:
+        parser.error(str(exc))
+    print(f"{'scenario':24} {'server':28} {'seconds':>8}  attempts  error", file=sys.stderr)
     for r in results:
-        print(f"{r.scenario:24} {r.server:28} {r.seconds:8.1f}  {r.error or ', '.join(Path(f).name for f in r.files)}")
+        print(f"{r.scenario:24} {r.server:28} {r.seconds:8.1f}  {len(r.attempts):8}  {r.error}", file=sys.stderr)
+    for r in results:
+        for path in r.files:
+            print(Path(path).resolve())
     return 0 if all(not r.error for r in results) else 1
 
 
