@@ -233,23 +233,31 @@ def _lane_crossings(lanes: list[_Lane], side: str) -> int:
 
 
 def _route_lanes(routes: list[Route], place: _Placement, link_id_of: dict, reroutes: _Reroutes) -> None:
-    """Long links run on lanes of reroutes outside the groups; the lanes of a side are stacked in the order that
-    makes the fewest links cross (exhaustively: a workflow has a handful)."""
+    """Long links run on lanes of reroutes outside the groups. The lanes of a side are stacked shortest nearest
+    the groups, then reordered pair by pair while that makes fewer links cross."""
     for side in ("above", "below"):
-        lanes = [_Lane(r, place.box(r.origin[0])[2] + r.offset, [place.box(t)[0] - r.approach for t, _ in r.targets])
-                 for r in routes if r.side == side]
-        best = None
-        for order in itertools.permutations(lanes) if len(lanes) <= 7 else [lanes]:
-            _stack(list(order), place, side)
-            score = (_lane_crossings(lanes, side), sum(abs(lane.y) for lane in lanes))
-            if best is None or score < best[0]:
-                best = (score, [lane.y for lane in lanes])
-        for lane, y in zip(lanes, best[1] if best else []):
-            lane.y = y
+        lanes = sorted((_Lane(r, place.box(r.origin[0])[2] + r.offset,
+                              [place.box(t)[0] - r.approach for t, _ in r.targets])
+                        for r in routes if r.side == side), key=lambda lane: lane.span[1] - lane.span[0])
+
+        def score(order: list[_Lane]) -> tuple[int, float]:
+            _stack(order, place, side)
+            return _lane_crossings(order, side), sum(abs(lane.y) for lane in order)
+
+        best, improved = score(lanes), True
+        while improved:
+            improved = False
+            for i, j in itertools.combinations(range(len(lanes)), 2):
+                swapped = lanes[:]
+                swapped[i], swapped[j] = swapped[j], swapped[i]
+                if (result := score(swapped)) < best:
+                    lanes, best, improved = swapped, result, True
+        _stack(lanes, place, side)
+        for lane in lanes:
             links = [link_id_of[(t, name)] for t, name in lane.route.targets]
-            trunk = reroutes.add([lane.x_down, y], links)
+            trunk = reroutes.add([lane.x_down, lane.y], links)
             for link, x_up in zip(links, lane.x_ups):
-                reroutes.link_parent[link] = reroutes.add([x_up, y], [link], parent=trunk)
+                reroutes.link_parent[link] = reroutes.add([x_up, lane.y], [link], parent=trunk)
 
 
 def _route_backward(link: list, place: _Placement, reroutes: _Reroutes) -> None:
