@@ -181,13 +181,18 @@ def test_the_note_lists_every_pack_and_model_file_with_folder_and_size(path):
         assert "models/liveportrait/" in note and "≈" in note  # ALP's own downloads, approximate size marked
 
 
-def test_the_mouth_editors_are_data_driven_and_eight_fit_the_layout(live_object_info):
-    """Ready for the mouth shapes (issue 11): N presets → N chained editors, laid out in rows of four inside the
-    mouth group without overlapping, at the size the frontend computes for an ExpressionEditor."""
-    presets = [build.MouthPreset(f"Mouth {s}", {"aaa": 10 * k, "woo": k % 3}) for k, s in enumerate("ABCDEFGH")]
-    workflow = build.clip("gguf", presets)
+def test_the_mouth_editors_are_data_driven_and_eight_fit_the_layout(live_object_info, tmp_path):
+    """Ready for the mouth shapes (issue 11): presets in the form of assets/mouth_shapes.json → N chained editors,
+    laid out in rows of four inside the mouth group without overlapping, at the size the frontend computes for
+    an ExpressionEditor."""
+    shapes = tmp_path / "mouth_shapes.json"
+    shapes.write_text(json.dumps({"editors": list("ABCDEFGH"), "presets": {
+        s: {"aaa": 10 * k, "eee": 0, "woo": k % 3, "smile": 0, "rotate_pitch": -0.5 * k} for k, s in enumerate("ABCDEFGH")}}))
+    workflow = build.clip("gguf", build.presets_from_file(shapes))
     editors = [k for k, n in workflow.graph.items() if n["class_type"] == "ExpressionEditor"]
+    assert [workflow.graph[k]["_meta"]["title"] for k in editors] == [f"Mouth {s}" for s in "ABCDEFGH"]
     assert [workflow.graph[k]["inputs"]["aaa"] for k in editors] == [10 * k for k in range(8)]
+    assert [workflow.graph[k]["inputs"]["rotate_pitch"] for k in editors] == [-0.5 * k for k in range(8)]
     assert build.editor_rows(8) == [["40", "41", "42", "43"], ["44", "45", "46", "47"]]
     object_info, specs = build.interfaces(live_object_info)
     sizes = json.loads(build.SIZES.read_text())["toongen_clip_flux_gguf"]

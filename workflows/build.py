@@ -7,8 +7,8 @@ API-format twin `workflows/api/<name>.json` (for /prompt and the render command)
 
 Our nodes' interfaces come from that server's /object_info; the core and video-pack nodes' from
 tests/fixtures/node_specs.json (measured on a real frontend) and the node sizes the frontend computes from
-tests/fixtures/frontend_node_sizes.json (`python -m tests.workflow_assets` measures them again and redraws the
-thumbnails). The clip workflows start from the reference graph the real /prompt accepted
+tests/fixtures/frontend_node_sizes.json (`python -m tests.frontend` measures them again, rewrites these files and
+redraws the thumbnails). The clip workflows start from the reference graph the real /prompt accepted
 (tests/fixtures/recommended_graph.api.json) and put ToonGen's nodes where its two stand-ins were.
 """
 from __future__ import annotations
@@ -48,7 +48,6 @@ COLORS = {"readme": "#b58b2a", "script": "#3f789e", "mix": "#88A", "unload": "#A
 
 @dataclass
 class Workflow:
-    name: str
     graph: dict                  # API format; frontend-only nodes (the note) included, dropped from the API twin
     layout: Layout
     note: str                    # the MarkdownNote's text
@@ -83,6 +82,13 @@ def expression_editors(presets: list[MouthPreset], source_image: list) -> dict:
             inputs["motion_link"] = [str(FIRST_EDITOR_ID + k - 1), 1]
         editors[node_id] = {"inputs": inputs, "class_type": "ExpressionEditor", "_meta": {"title": preset.title}}
     return editors
+
+
+def presets_from_file(path: Path) -> list[MouthPreset]:
+    """Presets in the form of assets/mouth_shapes.json: {"editors": ["A", …], "presets": {"A": {"aaa": 0, …}}},
+    the editors in command-index order (index 0 is the source face, the rest pose)."""
+    data = json.loads(path.read_text())
+    return [MouthPreset(f"Mouth {shape}", data["presets"][shape]) for shape in data["editors"]]
 
 
 def editor_rows(count: int) -> list[list[str]]:
@@ -134,7 +140,7 @@ def audio_only() -> Workflow:
         *audio_stages,
         Stage("3 · Save", COLORS["save"], [Column([["6"], ["7"]])]),
     ], routes=audio_routes, min_sizes={"8": (560, 440), "2": (400, 0)})
-    return Workflow("toongen_audio_only", graph, layout, note=_audio_note(graph))
+    return Workflow(graph, layout, note=_audio_note(graph))
 
 
 FLUX_NOTES = {
@@ -230,7 +236,7 @@ def clip(flux: str, editors: list[MouthPreset] = OPEN_LEVELS) -> Workflow:
         Route(("36", 2), [("24", "audio")]),
     ], min_sizes={"39": (600, 580), "31": (400, 0), "2": (400, 200), "18": (400, 160), "19": (400, 160),
                   "24": (320, 620)})
-    return Workflow(f"toongen_clip_flux_{flux}", graph, layout, note=_clip_note(graph, flux_title, FLUX_NOTES[flux]))
+    return Workflow(graph, layout, note=_clip_note(graph, flux_title, FLUX_NOTES[flux]))
 
 
 WORKFLOWS: dict[str, Callable[[], Workflow]] = {

@@ -29,7 +29,6 @@ DEFAULT_SIZE = (320, 160)
 class Column:
     rows: list[list[str]]          # node ids: rows top to bottom, each row's nodes left to right
     dy: int = 0                    # extra space above the column (to let links pass above it)
-    below: str | None = None       # start below this node (of another column of the stage) instead
 
 
 @dataclass
@@ -142,10 +141,8 @@ class _Placement:
                 lefts.append(col_x)
                 col_x += max(self._row_width(row) for row in column.rows) + COL_GAP
             bottom = 0
-            for column, left in sorted(zip(stage.columns, lefts), key=lambda c: c[0].below is not None):
+            for column, left in zip(stage.columns, lefts):
                 y = GROUP_HEAD + column.dy
-                if column.below:
-                    y = self.box(column.below)[3] + ROW_GAP
                 for row in column.rows:
                     row_x, height = left, 0
                     for node_id in row:
