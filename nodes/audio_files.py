@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .audio_contract import AudioInputError, check_waveform
+from .dsp import as_array
 
 log = logging.getLogger("ToonGen")
 
@@ -81,7 +82,9 @@ def save_wav_pcm16(path: str | Path, waveform: torch.Tensor, sample_rate: int, *
 
     path = Path(path)
     shown = name or path.name
-    data = check_waveform(waveform, shown).clamp(-1.0, 1.0).T.numpy()
+    samples = as_array(check_waveform(waveform, shown))
+    data = np.empty(samples.shape[::-1], np.float32)  # interleaved, as the file stores it
+    np.clip(samples.T, -1.0, 1.0, out=data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(str(path), data, sample_rate, subtype="PCM_16", format="WAV")

@@ -9,7 +9,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -32,17 +32,18 @@ _CANDIDATE_BLOCK = 32  # samples per block when looking for where a true peak ma
 
 _PARALLEL_MIN_SAMPLES = 1 << 16  # below this a thread hand-off costs more than it saves
 _channel_pool: ThreadPoolExecutor | None = None
+T = TypeVar("T")
 
 
-def map_channels(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> list[np.ndarray]:
-    """[fn(channel) for channel in x], on worker threads for long multi-channel clips: scipy's filters and soxr
+def for_each_channel(fn: Callable[[int], T], channels: int, samples: int) -> list[T]:
+    """[fn(0), …, fn(channels - 1)], on worker threads for long multi-channel clips: scipy's filters and soxr
     release the GIL, so the channels of a stereo clip run on two cores."""
     global _channel_pool
-    if x.shape[0] == 1 or x.shape[-1] < _PARALLEL_MIN_SAMPLES or (os.cpu_count() or 1) < 2:
-        return [fn(channel) for channel in x]
+    if channels == 1 or samples < _PARALLEL_MIN_SAMPLES or (os.cpu_count() or 1) < 2:
+        return [fn(channel) for channel in range(channels)]
     if _channel_pool is None:
         _channel_pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2), thread_name_prefix="toongen-dsp")
-    return list(_channel_pool.map(fn, x))
+    return list(_channel_pool.map(fn, range(channels)))
 
 
 def db_to_gain(db: float) -> float:
@@ -76,7 +77,7 @@ def resample(waveform: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tens
     x = as_array(waveform)
     if x.ndim == 1:
         return torch.from_numpy(soxr.resample(np.ascontiguousarray(x), from_rate, to_rate))
-    channels = map_channels(lambda channel: soxr.resample(np.ascontiguousarray(channel), from_rate, to_rate), x)
+    channels = for_each_channel(lambda c: soxr.resample(np.ascontiguousarray(x[c]), from_rate, to_rate), *x.shape)
     return torch.from_numpy(channels[0][None] if len(channels) == 1 else np.stack(channels))
 
 
@@ -208,57 +209,39 @@ def _windows_true_peaks(windows: np.ndarray, oversample: int) -> np.ndarray:
     return out
 
 
-def _block_max(values: np.ndarray) -> np.ndarray:
-    """Max of each block of 32 values."""
-    return np.maximum.reduceat(values, np.arange(0, values.shape[0], _CANDIDATE_BLOCK))
-
-
-def _with_neighbours(blocks: np.ndarray) -> np.ndarray:
-    """Each block's max together with the blocks on either side: what a window reaching 10 samples beyond its
-    block can see."""
-    near = blocks.copy()
-    near[1:] = np.maximum(near[1:], blocks[:-1])
-    near[:-1] = np.maximum(near[:-1], blocks[1:])
-    return near
-
-
-def _second_difference_peaks(x: np.ndarray) -> np.ndarray:
-    """max over channels of |x[n-1] - 2 x[n] + x[n+1]| for n = 1 … N-2 (row by row: numpy is several times
-    faster on 1-D rows than on 2-D slices)."""
-    out = None
-    for row in x:
-        second = row[2:] + row[:-2]
-        second -= row[1:-1]
-        second -= row[1:-1]
-        np.abs(second, out=second)
-        out = second if out is None else np.maximum(out, second, out=out)
-    return out
-
-
-def true_peak_candidates(x: np.ndarray, sample_peaks: np.ndarray, level: float,
-                         oversample: int) -> tuple[np.ndarray, np.ndarray]:
+def true_peak_candidates(x: np.ndarray, level: float, oversample: int) -> tuple[np.ndarray, np.ndarray]:
     """(positions, peaks) where the `oversample`× interpolated signal may exceed `level`, with its exact peak at
     each position (over channels and the phases from n up to n + 1). Everywhere else it provably stays ≤ level
-    (the bounds of `_interpolator`, taken per block of 32 samples), so only those blocks are interpolated."""
+    (the bounds of `_interpolator`), so only the blocks of 32 samples around samples above level / spread are
+    looked at, and of those only the ones the smooth-signal bound cannot clear are interpolated."""
     _, spread, pair, bend = _interpolator(oversample)
-    total = sample_peaks.shape[0]
-    peaks = _block_max(sample_peaks)
-    hot = _with_neighbours(peaks) * spread > level
-    if hot.any() and peaks.shape[0] > 2:  # the smooth-signal bound for the inner blocks; the first and last are computed
-        second = _second_difference_peaks(x)  # second[k] belongs to sample k + 1
-        bends = np.zeros_like(peaks)
-        bends[1:-1] = np.maximum.reduceat(second, np.arange(1, peaks.shape[0] - 1) * _CANDIDATE_BLOCK - 1)
-        pairs = peaks.copy()
-        pairs[:-1] = np.maximum(pairs[:-1], peaks[1:])
-        smooth = pair * pairs + bend * _with_neighbours(bends) <= level
-        smooth[[0, -1]] = False
-        hot &= ~smooth
-    blocks = np.flatnonzero(hot)
-    if blocks.size == 0:
+    total, size, half = x.shape[-1], _CANDIDATE_BLOCK, _TRUE_PEAK_HALF_TAPS
+    threshold = np.float32(level / spread)
+    hot = np.abs(x[0]) > threshold
+    for row in x[1:]:
+        hot |= np.abs(row) > threshold
+    hot = np.flatnonzero(hot) // size
+    if hot.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32)
-    positions = (blocks[:, None] * _CANDIDATE_BLOCK + np.arange(_CANDIDATE_BLOCK)).ravel()
+    hot = hot[np.concatenate([[True], hot[1:] != hot[:-1]])]  # sorted: the distinct blocks
+    # A window reaches 10 samples into the neighbouring blocks.
+    blocks = np.unique(np.concatenate([hot - 1, hot, hot + 1]))
+    blocks = blocks[(blocks >= 0) & (blocks * size < total)]
+    windows = _block_windows(x, blocks)
+    bends = np.abs(windows[..., 2:] + windows[..., :-2] - 2 * windows[..., 1:-1]).max(axis=(0, 2))
+    pairs = np.abs(windows[..., half:half + size + 1]).max(axis=(0, 2))
+    keep = pair * pairs + bend * bends > level
+    if not keep.any():
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    blocks, windows = blocks[keep], windows[:, keep]
+    positions = (blocks[:, None] * size + np.arange(size)).ravel()
     inside = positions < total
-    return positions[inside], _windows_true_peaks(_block_windows(x, blocks), oversample).ravel()[inside]
+    return positions[inside], _windows_true_peaks(windows, oversample).ravel()[inside]
+
+
+def _largest_sample(x: np.ndarray) -> float:
+    """max |x| by two read-only reductions (no temporary)."""
+    return max(float(x.max()), -float(x.min()))
 
 
 def sample_peak_envelope(x: np.ndarray) -> np.ndarray:
@@ -283,10 +266,9 @@ def peak_envelope(waveform: torch.Tensor, sample_rate: int, oversample: int = 1)
 
 
 def max_true_peak(x: np.ndarray, oversample: int) -> float:
-    """The largest true peak (linear), computing the oversampled signal only where it can exceed the sample peak."""
-    peaks = sample_peak_envelope(x)
-    highest = float(peaks.max())
-    _, candidates = true_peak_candidates(x, peaks, highest, oversample)
+    """The largest true peak (linear), interpolating only where it can exceed the largest sample."""
+    highest = _largest_sample(x)
+    _, candidates = true_peak_candidates(x, highest, oversample)
     return max(highest, float(candidates.max())) if candidates.size else highest
 
 
@@ -315,13 +297,17 @@ def limiter_gain(x: np.ndarray, sample_rate: int, ceiling: float, oversample: in
     passages is the peak scan alone.
     """
     total = x.shape[-1]
-    peaks = sample_peak_envelope(x)
-    if oversample > 1:
-        positions, values = true_peak_candidates(x, peaks, ceiling, oversample)
-        if positions.size:
-            peaks[positions] = np.maximum(peaks[positions], values)
-    if float(peaks.max()) <= ceiling:
+    highest = _largest_sample(x)
+    positions = values = None
+    if oversample > 1 and highest * _interpolator(oversample)[1] > ceiling:
+        positions, values = true_peak_candidates(x, ceiling, oversample)
+        if values.size:
+            highest = max(highest, float(values.max()))
+    if highest <= ceiling:
         return []
+    peaks = sample_peak_envelope(x)
+    if positions is not None and positions.size:
+        peaks[positions] = np.maximum(peaks[positions], values)
     block = max(1, sample_rate // 1000)
     blocks = -(-total // block)
     padded = np.zeros(blocks * block, np.float32)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .audio_contract import AudioInputError
-from .dsp import apply_gain_runs, as_array, db_to_gain, gain_to_db, limiter_gain, map_channels, max_true_peak
+from .dsp import apply_gain_runs, as_array, db_to_gain, gain_to_db, for_each_channel, limiter_gain, max_true_peak
 
 log = logging.getLogger("ToonGen")
 
@@ -78,7 +78,12 @@ class LoudnessMeter:
             x = np.tile(x, (1, -(-block // x.shape[-1])))
             self.incremental = False
         self.sos, self.tail = k_weighting(sample_rate)
-        self.weighted = np.stack(map_channels(self._filter, x))
+        self.weighted = np.empty(x.shape, np.float32)
+
+        def filter_row(row: int) -> None:
+            self.weighted[row] = self._filter(x[row])
+
+        for_each_channel(filter_row, *x.shape)
         self.weights = channel_weights(x.shape[0])
         step = GATING_BLOCK_S / SEGMENTS_PER_BLOCK * sample_rate
         self.edges = np.round(np.arange(int(x.shape[-1] // step) + 1) * step).astype(np.int64)
