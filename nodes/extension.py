@@ -8,11 +8,12 @@ from .comfy_lipsync import LIPSYNC_NODES
 from .comfy_memory import MEMORY_NODES, register_residency_and_routes
 from .comfy_paths import register_model_folders
 from .comfy_scenario import SCENARIO_NODES
-from .comfy_speech import SPEECH_NODES
+from .comfy_speech import SPEECH_NODES, install_interrupt_hooks
 
 
 class ToonGenExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         register_model_folders()
         register_residency_and_routes()
+        install_interrupt_hooks()
         return [*AUDIO_NODES, *SPEECH_NODES, *SCENARIO_NODES, *MEMORY_NODES, *LIPSYNC_NODES]
