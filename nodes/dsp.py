@@ -217,13 +217,13 @@ def true_peak_candidates(x: np.ndarray, level: float, oversample: int) -> tuple[
     _, spread, pair, bend = _interpolator(oversample)
     total, size, half = x.shape[-1], _CANDIDATE_BLOCK, _TRUE_PEAK_HALF_TAPS
     threshold = np.float32(level / spread)
-    hot = np.abs(x[0]) > threshold
+    above = np.abs(x[0]) > threshold
     for row in x[1:]:
-        hot |= np.abs(row) > threshold
-    hot = np.flatnonzero(hot) // size
+        above |= np.abs(row) > threshold
+    hot = np.flatnonzero(above) // size  # sorted
     if hot.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32)
-    hot = hot[np.concatenate([[True], hot[1:] != hot[:-1]])]  # sorted: the distinct blocks
+    hot = hot[np.concatenate([[True], hot[1:] != hot[:-1]])]
     # A window reaches 10 samples into the neighbouring blocks.
     blocks = np.unique(np.concatenate([hot - 1, hot, hot + 1]))
     blocks = blocks[(blocks >= 0) & (blocks * size < total)]
@@ -328,10 +328,10 @@ def limiter_gain(x: np.ndarray, sample_rate: int, ceiling: float, oversample: in
     runs = []
     for first_block, end_block in zip(edges[::2], edges[1::2]):
         start, end = first_block * block, min(total, end_block * block)
-        positions = (np.arange(start, end, dtype=np.float32) + 0.5) / block - 0.5
-        left = np.clip(np.floor(positions), 0, blocks - 1).astype(np.int64)
+        where = (np.arange(start, end, dtype=np.float32) + 0.5) / block - 0.5  # in blocks, from block centres
+        left = np.clip(np.floor(where), 0, blocks - 1).astype(np.int64)
         right = np.minimum(left + 1, blocks - 1)
-        frac = np.clip(positions - left, 0.0, 1.0)
+        frac = np.clip(where - left, 0.0, 1.0)
         gain = ramped[left] * (1 - frac) + ramped[right] * frac
         gain = np.minimum(gain, np.minimum(ceiling / np.maximum(peaks[start:end], 1e-12), 1.0))
         runs.append((start, gain.astype(np.float32)))

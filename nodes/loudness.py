@@ -25,6 +25,12 @@ RELATIVE_GATE_LU = -10.0
 TRUE_PEAK_OVERSAMPLE = 4
 MIN_FILTER_RATE = 8000  # below this the K-weighting shelf (1.7 kHz) nears Nyquist: measure a 48 kHz copy instead
 LOUDNESS_TOLERANCE_LU = 0.02  # normalization stops once within this of the target
+_HIGHPASS_HZ, _HIGHPASS_Q = 38.13547087602444, 0.5003270373238773
+
+
+def _highpass_a0(sample_rate: int) -> float:
+    k = math.tan(math.pi * _HIGHPASS_HZ / sample_rate)
+    return 1.0 + k / _HIGHPASS_Q + k * k
 
 
 @lru_cache(maxsize=16)
@@ -39,16 +45,12 @@ def k_weighting(sample_rate: int) -> tuple[np.ndarray, int]:
     a0 = 1.0 + k / q + k * k
     shelf = [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
              1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    def highpass_a0(rate: int) -> float:
-        k = math.tan(math.pi * 38.13547087602444 / rate)
-        return 1.0 + k / 0.5003270373238773 + k * k
-
-    k = math.tan(math.pi * 38.13547087602444 / sample_rate)
-    a0 = highpass_a0(sample_rate)
-    # The standard's 48 kHz high pass has numerator [1, -2, 1], i.e. a pass-band gain of a0(48 kHz) (+0.04 dB) that
-    # its -0.691 constant assumes; keep that same gain at every rate.
-    gain = highpass_a0(48000) / a0
-    highpass = [gain, -2.0 * gain, gain, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / 0.5003270373238773 + k * k) / a0]
+    k = math.tan(math.pi * _HIGHPASS_HZ / sample_rate)
+    a0 = _highpass_a0(sample_rate)
+    # The standard's 48 kHz high pass has the numerator [1, -2, 1], i.e. a pass-band gain of a0(48 kHz) (+0.04 dB)
+    # that its -0.691 constant assumes: keep that gain at every rate, or 24 kHz clips read 0.04 LU loud.
+    gain = _highpass_a0(48000) / a0
+    highpass = [gain, -2.0 * gain, gain, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / _HIGHPASS_Q + k * k) / a0]
     sos = np.array([shelf, highpass])
     slowest = max(abs(root) for section in sos for root in np.roots(section[3:]))
     return sos, int(math.ceil(math.log(1e-7) / math.log(slowest)))
@@ -106,13 +108,13 @@ class LoudnessMeter:
             squares = np.einsum("c,cn,cn->n", self.weights, part, part)
         return np.add.reduceat(squares, self.edges[first:last] - lo, dtype=np.float64)
 
-    def loudness(self, gain: float = 1.0) -> float:
-        """Integrated loudness (LUFS) of the measured signal times `gain`; -inf below the absolute gate."""
+    def loudness(self) -> float:
+        """Integrated loudness (LUFS) of the measured signal; -inf below the absolute gate."""
         if self.energy.shape[0] < SEGMENTS_PER_BLOCK:
             return -math.inf
         sums = np.convolve(self.energy, np.ones(SEGMENTS_PER_BLOCK), mode="valid")
         lengths = self.edges[SEGMENTS_PER_BLOCK:] - self.edges[:-SEGMENTS_PER_BLOCK]
-        power = sums / lengths * (self.scale * gain) ** 2
+        power = sums / lengths * self.scale ** 2
         with np.errstate(divide="ignore"):
             block_lufs = -0.691 + 10.0 * np.log10(power)
         loud = power[block_lufs > ABSOLUTE_GATE_LUFS]
