@@ -9,7 +9,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ RESAMPLE_MARGIN = 1024
 # True peak: the interpolator of scipy's resample_poly (Kaiser-windowed sinc, β = 5, 10 input samples each side).
 _TRUE_PEAK_HALF_TAPS = 10
 _CANDIDATE_BLOCK = 32  # samples per block when looking for where a true peak may exceed a level (> 2 × 10 taps)
+_SCAN_CHUNK = 1 << 18  # samples per step of a whole-clip scan (a multiple of _CANDIDATE_BLOCK)
 
 
 _PARALLEL_MIN_SAMPLES = 1 << 16  # below this a thread hand-off costs more than it saves
@@ -78,7 +79,12 @@ def resample(waveform: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tens
     if x.ndim == 1:
         return torch.from_numpy(soxr.resample(np.ascontiguousarray(x), from_rate, to_rate))
     channels = for_each_channel(lambda c: soxr.resample(np.ascontiguousarray(x[c]), from_rate, to_rate), *x.shape)
-    return torch.from_numpy(channels[0][None] if len(channels) == 1 else np.stack(channels))
+    if len(channels) == 1:
+        return torch.from_numpy(channels[0][None])
+    out = torch.empty((len(channels), channels[0].shape[0]))
+    for row, channel in zip(out.numpy(), channels):
+        row[:] = channel
+    return out
 
 
 def conform_channels(waveform: torch.Tensor, channels: int) -> torch.Tensor:
@@ -217,10 +223,14 @@ def true_peak_candidates(x: np.ndarray, level: float, oversample: int) -> tuple[
     _, spread, pair, bend = _interpolator(oversample)
     total, size, half = x.shape[-1], _CANDIDATE_BLOCK, _TRUE_PEAK_HALF_TAPS
     threshold = np.float32(level / spread)
-    above = np.abs(x[0]) > threshold
-    for row in x[1:]:
-        above |= np.abs(row) > threshold
-    hot = np.flatnonzero(above) // size  # sorted
+    hot = []
+    for start in range(0, total, _SCAN_CHUNK):  # bounded temporaries, however long the clip
+        part = x[:, start:start + _SCAN_CHUNK]
+        above = np.abs(part[0]) > threshold
+        for row in part[1:]:
+            above |= np.abs(row) > threshold
+        hot.append((np.flatnonzero(above) + start) // size)
+    hot = np.concatenate(hot)  # sorted
     if hot.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32)
     hot = hot[np.concatenate([[True], hot[1:] != hot[:-1]])]
@@ -279,17 +289,26 @@ def _release(held: np.ndarray, coeff: float) -> np.ndarray:
 
     The reduction r[n] = 1 - y[n] obeys r[n] = max(r[n-1] * coeff, 1 - x[n]), so r[n] = max_k (1 - x[k]) *
     coeff^(n-k): in logs a running maximum of log(1 - x[k]) - k log(coeff), shifted back by n log(coeff).
+    (float64 throughout: k log(coeff) grows with the clip's length.)
     """
-    steps = np.arange(held.shape[0], dtype=np.float64)
-    log_coeff = math.log(coeff)
+    shift = np.arange(held.shape[0], dtype=np.float64)
+    shift *= math.log(coeff)
+    running = held.astype(np.float64)
+    np.subtract(1.0, running, out=running)
     with np.errstate(divide="ignore"):
-        running = np.maximum.accumulate(np.log(1.0 - held.astype(np.float64)) - steps * log_coeff)
-    return 1.0 - np.exp(running + steps * log_coeff)
+        np.log(running, out=running)
+    running -= shift
+    np.maximum.accumulate(running, out=running)
+    running += shift
+    np.exp(running, out=running)
+    np.subtract(1.0, running, out=running)
+    return running.astype(np.float32)
 
 
 def limiter_gain(x: np.ndarray, sample_rate: int, ceiling: float, oversample: int = 1, lookahead_ms: float = 5.0,
-                 release_ms: float = 80.0) -> list[tuple[int, np.ndarray]]:
-    """The look-ahead limiter's gain as (start sample, gain curve) runs; empty when nothing exceeds the ceiling.
+                 release_ms: float = 80.0) -> Iterator[tuple[int, np.ndarray]]:
+    """The look-ahead limiter's gain as (start sample, gain curve) runs, in order; none when nothing exceeds the
+    ceiling. A run may be applied to `x` before the next is asked for (each reads only its own samples).
 
     Works on 1 ms blocks: each block's needed gain is held over the look-ahead, released exponentially, averaged
     over the look-ahead so a step becomes a ramp that has finished when the peak arrives, then interpolated back
@@ -304,41 +323,66 @@ def limiter_gain(x: np.ndarray, sample_rate: int, ceiling: float, oversample: in
         if values.size:
             highest = max(highest, float(values.max()))
     if highest <= ceiling:
-        return []
-    peaks = sample_peak_envelope(x)
-    if positions is not None and positions.size:
-        peaks[positions] = np.maximum(peaks[positions], values)
+        return
+    if positions is None:
+        positions, values = np.empty(0, np.int64), np.empty(0, np.float32)
+
+    def peaks(start: int, end: int) -> np.ndarray:
+        """Per-sample peaks of start..end-1, true peaks where they were computed."""
+        found = sample_peak_envelope(x[:, start:end])
+        inside = slice(*np.searchsorted(positions, [start, end]))
+        found[positions[inside] - start] = np.maximum(found[positions[inside] - start], values[inside])
+        return found
+
     block = max(1, sample_rate // 1000)
     blocks = -(-total // block)
-    padded = np.zeros(blocks * block, np.float32)
-    padded[:total] = peaks
-    block_peaks = padded.reshape(blocks, block).max(axis=1)
-    needed = np.minimum(ceiling / np.maximum(block_peaks, 1e-12), 1.0)
+    block_peaks = np.empty(blocks, np.float32)
+    chunk = block * -(-_SCAN_CHUNK // block)
+    for start in range(0, total, chunk):  # bounded temporaries, however long the clip
+        found = peaks(start, min(total, start + chunk))
+        padded = np.zeros(-(-found.shape[0] // block) * block, np.float32)
+        padded[: found.shape[0]] = found
+        block_peaks[start // block: start // block + padded.shape[0] // block] = padded.reshape(-1, block).max(axis=1)
+    # The gain each block needs, held over the look-ahead (and one block back).
     lookahead = max(2, int(round(lookahead_ms)))
-    held = sliding_window_view(np.pad(needed, (1, lookahead), constant_values=1.0), lookahead + 2).min(axis=1)
+    needed = np.ones(blocks + lookahead + 1, np.float32)
+    np.maximum(block_peaks, 1e-12, out=block_peaks)
+    np.divide(np.float32(ceiling), block_peaks, out=needed[1:blocks + 1])
+    np.minimum(needed, 1.0, out=needed)
+    del block_peaks
+    held = sliding_window_view(needed, lookahead + 2).min(axis=1)
+    del needed
     released = _release(held, math.exp(-1.0 / max(1.0, release_ms)))
-    sums = np.concatenate([[0.0], np.cumsum(np.concatenate([released, np.ones(lookahead - 1)]))])
-    ramped = np.minimum((sums[lookahead:] - sums[:-lookahead]) / lookahead, held).astype(np.float32)
+    sums = np.zeros(blocks + lookahead, np.float64)
+    np.cumsum(released, out=sums[1:blocks + 1])
+    sums[blocks + 1:] = sums[blocks] + np.arange(1, lookahead)  # past the end the gain is 1
+    del released
+    averaged = sums[lookahead:] - sums[:-lookahead]
+    del sums
+    averaged /= lookahead
+    ramped = np.minimum(averaged, held).astype(np.float32)
+    del averaged, held
     # Samples whose interpolation touches a block below 1: its own blocks ± one.
     below = ramped < 1.0
     touched = below.copy()
     touched[1:] |= below[:-1]
     touched[:-1] |= below[1:]
     edges = np.flatnonzero(np.diff(np.concatenate([[0], touched.astype(np.int8), [0]])))
-    runs = []
     for first_block, end_block in zip(edges[::2], edges[1::2]):
-        start, end = first_block * block, min(total, end_block * block)
-        where = (np.arange(start, end, dtype=np.float32) + 0.5) / block - 0.5  # in blocks, from block centres
-        left = np.clip(np.floor(where), 0, blocks - 1).astype(np.int64)
-        right = np.minimum(left + 1, blocks - 1)
-        frac = np.clip(where - left, 0.0, 1.0)
-        gain = ramped[left] * (1 - frac) + ramped[right] * frac
-        gain = np.minimum(gain, np.minimum(ceiling / np.maximum(peaks[start:end], 1e-12), 1.0))
-        runs.append((start, gain.astype(np.float32)))
-    return runs
+        run_end = min(total, end_block * block)
+        for start in range(first_block * block, run_end, _SCAN_CHUNK):  # bounded temporaries per step
+            end = min(run_end, start + _SCAN_CHUNK)
+            where = (np.arange(start, end, dtype=np.float32) + 0.5) / block - 0.5  # in blocks, from block centres
+            left = np.clip(np.floor(where), 0, blocks - 1).astype(np.int64)
+            where -= left
+            np.clip(where, 0.0, 1.0, out=where)  # now the fraction of the way to the next block
+            gain = ramped[left] * (1 - where) + ramped[np.minimum(left + 1, blocks - 1)] * where
+            np.minimum(gain, np.minimum(ceiling / np.maximum(peaks(start, end), 1e-12), 1.0), out=gain)
+            yield start, gain
 
 
-def apply_gain_runs(x: np.ndarray, runs: list[tuple[int, np.ndarray]]) -> None:
+def apply_gain_runs(x: np.ndarray, runs: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Multiply each (start, gain curve) into `x`, in place."""
     for start, gain in runs:
         x[:, start:start + gain.shape[0]] *= gain
 
@@ -356,10 +400,9 @@ def limit_peaks(
     With `oversample` > 1 peaks are measured on the oversampled signal (true peak), where they can exceed the
     ceiling. Returns the input itself when nothing exceeds the ceiling.
     """
-    x = as_array(waveform)
-    runs = limiter_gain(x, sample_rate, ceiling, oversample, lookahead_ms, release_ms)
-    if not runs:
-        return waveform
-    out = x.copy()
-    apply_gain_runs(out, runs)
-    return torch.from_numpy(out)
+    out = None
+    for start, gain in limiter_gain(as_array(waveform), sample_rate, ceiling, oversample, lookahead_ms, release_ms):
+        if out is None:  # audio lives in tensors; numpy only views it
+            out = waveform.detach().to("cpu", torch.float32, copy=True)
+        out.numpy()[:, start:start + gain.shape[0]] *= gain
+    return waveform if out is None else out

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .audio_contract import AudioInputError
-from .dsp import apply_gain_runs, as_array, db_to_gain, gain_to_db, for_each_channel, limiter_gain, max_true_peak
+from .dsp import as_array, db_to_gain, gain_to_db, for_each_channel, limiter_gain, max_true_peak
 
 log = logging.getLogger("ToonGen")
 
@@ -168,17 +168,21 @@ def normalize_loudness(
     # Loudness scales with gain (the gates are re-applied to the scaled block powers), so one measurement sets the
     # gain. Only where the limiter then took level off peaks is the meter updated — locally — and the loss made up.
     gain = db_to_gain(target_lufs - before)
-    out = x * np.float32(gain)
+    result = torch.empty(x.shape)  # the result lives in a tensor; numpy works on a view of it
+    out = result.numpy()
+    np.multiply(x, np.float32(gain), out=out)
     meter.scale = gain
     measured = meter.loudness()
     for attempt in range(4):
-        runs = limiter_gain(out, sample_rate, ceiling, TRUE_PEAK_OVERSAMPLE)
-        if not runs:
+        limited = False
+        for start, curve in limiter_gain(out, sample_rate, ceiling, TRUE_PEAK_OVERSAMPLE):
+            part = out[:, start:start + curve.shape[0]]
+            if meter.incremental:
+                meter.add(start, part * (curve - np.float32(1.0)))
+            part *= curve
+            limited = True
+        if not limited:
             break
-        if meter.incremental:
-            for start, curve in runs:
-                meter.add(start, out[:, start:start + curve.shape[0]] * (curve - np.float32(1.0)))
-        apply_gain_runs(out, runs)
         if not meter.incremental:
             meter = LoudnessMeter(out, sample_rate)
         measured = meter.loudness()
@@ -187,4 +191,4 @@ def normalize_loudness(
         makeup = db_to_gain(target_lufs - measured)
         out *= np.float32(makeup)
         meter.scale *= makeup
-    return torch.from_numpy(out), before, measured
+    return result, before, measured

@@ -59,11 +59,11 @@ def loop_to_length(waveform: torch.Tensor, samples: int, sample_rate: int,
         t = np.linspace(0.0, 1.0, fade + 2)[1:-1]
         fade_in, fade_out = np.sin(t * math.pi / 2).astype(np.float32), np.cos(t * math.pi / 2).astype(np.float32)
         body[:, :fade] = x[:, :fade] * fade_in + x[:, length - fade:] * fade_out
-    out = np.empty((x.shape[0], samples), np.float32)
+    out = torch.empty((x.shape[0], samples))
     period = body.shape[-1]
     for start in range(0, samples, period):
-        out[:, start:start + period] = body[:, : samples - start]
-    return torch.from_numpy(out)
+        out.numpy()[:, start:start + period] = body[:, : samples - start]
+    return out
 
 
 def mix_length(voice_samples: int, voice_rate: int, output_rate: int | None, tail_s: float) -> int:
@@ -223,7 +223,8 @@ def mix_tracks(
     voice_out = conform_for_mixing(voice, voice_rate, rate, output_channels)
     spoken = voice_out.shape[-1]
     total = spoken + int(round(tail_s * rate))
-    track = np.empty((output_channels, total), np.float32)
+    mixed = torch.empty((output_channels, total))  # the result lives in a tensor; numpy works on a view of it
+    track = mixed.numpy()
     if bgm is not None and mix_ratio > 0:
         music = _music_bed(bgm, bgm_rate or rate, rate, output_channels, total, loop_bgm)
         if ducking is not None and ducking.depth_db > 0:
@@ -238,4 +239,4 @@ def mix_tracks(
     if sfx:
         _add_sfx(track, rate, list(sfx))
     apply_gain_runs(track, limiter_gain(track, rate, OUTPUT_CEILING))
-    return torch.from_numpy(track), rate
+    return mixed, rate

@@ -116,7 +116,7 @@ def test_limiter_release_is_the_exact_recursion():
     for value in held:  # the limiter's definition, one block at a time
         reduction = max(reduction * coeff, 1.0 - value)
         expected.append(1.0 - reduction)
-    assert np.allclose(_release(held, coeff), expected, rtol=0, atol=1e-12)
+    assert np.allclose(_release(held, coeff), expected, rtol=0, atol=1e-7)  # float32 result, exact recursion
 
 
 def test_silence_is_left_alone_by_normalization():
