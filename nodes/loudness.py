@@ -1,8 +1,8 @@
 """Integrated loudness (ITU-R BS.1770-4 / EBU R128) and true-peak-safe normalization.
 
-The meter: K-weighting as two biquads per channel (one scipy sosfilt pass), energies per 100 ms segment, 400 ms
-gating blocks as sums of four segments (75 % overlap), the -70 LUFS absolute and -10 LU relative gates. The tests
-check it against an independent meter written from the standard (tests/bs1770_meter.py).
+The meter: K-weighting as two biquads per channel (one scipy sosfilt pass, in 4 s chunks), energies per 100 ms
+segment, 400 ms gating blocks as sums of four segments (75 % overlap), the -70 LUFS absolute and -10 LU relative
+gates. The tests check it against an independent meter written from the standard (tests/bs1770_meter.py).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ log = logging.getLogger("ToonGen")
 
 GATING_BLOCK_S = 0.4  # BS.1770 measures 400 ms blocks; shorter clips are tiled up to one block
 SEGMENTS_PER_BLOCK = 4  # 75 % overlap: a block is four 100 ms segments
+SEGMENTS_PER_CHUNK = 40  # the meter filters (and keeps its filter state) in 4 s chunks
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
 TRUE_PEAK_OVERSAMPLE = 4
@@ -66,11 +67,12 @@ def channel_weights(channels: int) -> np.ndarray:
 
 
 class LoudnessMeter:
-    """The K-weighted signal and its segment energies, kept so that a gain or a local change (the limiter's)
-    re-measures without filtering the whole clip again."""
+    """Per-channel energies of the K-weighted signal in 100 ms segments, and the filter's state every few
+    seconds: a gain or a local change (the limiter's) re-measures by filtering only the seconds it touched, and
+    the K-weighted clip itself is never kept."""
 
     def __init__(self, x: np.ndarray, sample_rate: int):
-        self.incremental = sample_rate >= MIN_FILTER_RATE
+        self.incremental = sample_rate >= MIN_FILTER_RATE  # (`update` re-filters from the stored states)
         if not self.incremental:
             from .dsp import resample
 
@@ -79,42 +81,37 @@ class LoudnessMeter:
         if x.shape[-1] < block:  # a short clip is measured as if looped to one block
             x = np.tile(x, (1, -(-block // x.shape[-1])))
             self.incremental = False
-        self.sos, self.tail = k_weighting(sample_rate)
-        self.weighted = np.empty(x.shape, np.float32)
-
-        def filter_row(row: int) -> None:
-            self.weighted[row] = self._filter(x[row])
-
-        for_each_channel(filter_row, *x.shape)
+        sos, self.tail = k_weighting(sample_rate)
+        self.sos = sos.astype(np.float32)
         self.weights = channel_weights(x.shape[0])
         step = GATING_BLOCK_S / SEGMENTS_PER_BLOCK * sample_rate
         self.edges = np.round(np.arange(int(x.shape[-1] // step) + 1) * step).astype(np.int64)
-        self.energy = self._segment_energy(0, len(self.edges) - 1)
-        self.scale = 1.0  # the measured signal is scale × weighted
+        segments = len(self.edges) - 1
+        self.chunks = -(-segments // SEGMENTS_PER_CHUNK)
+        self.energy = np.zeros((x.shape[0], segments))
+        self.states = np.zeros((self.chunks + 1, 2, x.shape[0], 2), np.float32)  # at each chunk's start
+        for_each_channel(lambda channel: self._measure(x, range(self.chunks), channel), *x.shape)
 
-    def _filter(self, signal: np.ndarray) -> np.ndarray:
-        """K-weighting from a zero state: one pass of two biquads (float32)."""
+    def _measure(self, x: np.ndarray, chunks: range, channel: int | slice = slice(None)) -> None:
+        """Filter `chunks` (consecutive) from the stored state at the first one, storing energies and states."""
         from scipy.signal import sosfilt
 
-        return sosfilt(self.sos.astype(np.float32), signal, axis=-1)
-
-    def _segment_energy(self, first: int, last: int) -> np.ndarray:
-        """Channel-weighted sums of squares of segments first..last-1."""
-        lo, hi = self.edges[first], self.edges[last]
-        part = self.weighted[:, lo:hi]
-        if np.all(self.weights == 1.0):
-            squares = np.einsum("cn,cn->n", part, part)
-        else:
-            squares = np.einsum("c,cn,cn->n", self.weights, part, part)
-        return np.add.reduceat(squares, self.edges[first:last] - lo, dtype=np.float64)
+        for chunk in chunks:
+            first = chunk * SEGMENTS_PER_CHUNK
+            edges = self.edges[first:min(first + SEGMENTS_PER_CHUNK, len(self.edges) - 1) + 1]
+            part = x[channel, edges[0]:edges[-1]]
+            weighted, self.states[chunk + 1, :, channel] = sosfilt(self.sos, part, axis=-1,
+                                                                   zi=self.states[chunk, :, channel])
+            weighted *= weighted
+            self.energy[channel, first:first + len(edges) - 1] = np.add.reduceat(
+                weighted, edges[:-1] - edges[0], axis=-1, dtype=np.float64)
 
     def loudness(self) -> float:
-        """Integrated loudness (LUFS) of the measured signal; -inf below the absolute gate."""
-        if self.energy.shape[0] < SEGMENTS_PER_BLOCK:
+        """Integrated loudness (LUFS); -inf below the absolute gate."""
+        if self.energy.shape[-1] < SEGMENTS_PER_BLOCK:
             return -math.inf
-        sums = np.convolve(self.energy, np.ones(SEGMENTS_PER_BLOCK), mode="valid")
-        lengths = self.edges[SEGMENTS_PER_BLOCK:] - self.edges[:-SEGMENTS_PER_BLOCK]
-        power = sums / lengths * self.scale ** 2
+        sums = np.convolve(self.weights @ self.energy, np.ones(SEGMENTS_PER_BLOCK), mode="valid")
+        power = sums / (self.edges[SEGMENTS_PER_BLOCK:] - self.edges[:-SEGMENTS_PER_BLOCK])
         with np.errstate(divide="ignore"):
             block_lufs = -0.691 + 10.0 * np.log10(power)
         loud = power[block_lufs > ABSOLUTE_GATE_LUFS]
@@ -124,17 +121,22 @@ class LoudnessMeter:
         gated = power[(block_lufs > ABSOLUTE_GATE_LUFS) & (block_lufs > relative_gate)]
         return -0.691 + 10.0 * math.log10(gated.mean())
 
-    def add(self, start: int, change: np.ndarray) -> None:
-        """The measured signal gained `change` ([channels, n]) from sample `start` on (an incremental meter only):
-        its K-weighted response (zero state before `start`, run until it has died away) is added in."""
-        end = min(self.weighted.shape[-1], start + change.shape[-1] + self.tail)
-        padded = np.zeros((change.shape[0], end - start), np.float32)
-        padded[:, :change.shape[-1]] = change[:, :end - start]
-        self.weighted[:, start:end] += self._filter(padded) / np.float32(self.scale)
-        first = max(0, int(np.searchsorted(self.edges, start, side="right")) - 1)
-        last = min(len(self.edges) - 1, int(np.searchsorted(self.edges, end, side="left")))
-        if last > first:
-            self.energy[first:last] = self._segment_energy(first, last)
+    def scale(self, gain: float) -> None:
+        """The signal was multiplied by `gain` (loudness scales exactly; the gates are re-applied)."""
+        self.energy *= gain * gain
+        self.states *= np.float32(gain)
+
+    def update(self, x: np.ndarray, changed: list[tuple[int, int]]) -> None:
+        """`x` changed in the sample ranges `changed` (in order): re-filter the chunks from each change until its
+        effect on the K-weighted signal has died away (`tail`), in time order, so each starts from a true state."""
+        starts = self.edges[::SEGMENTS_PER_CHUNK]
+        touched = set()
+        for start, end in changed:
+            first = max(0, int(np.searchsorted(starts, start, side="right")) - 1)
+            last = int(np.searchsorted(starts, min(end + self.tail, self.edges[-1]), side="left"))
+            touched.update(range(first, min(last, self.chunks)))
+        for chunk in sorted(touched):
+            self._measure(x, range(chunk, chunk + 1))
 
 
 def integrated_loudness(waveform: torch.Tensor, sample_rate: int) -> float:
@@ -171,24 +173,23 @@ def normalize_loudness(
     result = torch.empty(x.shape)  # the result lives in a tensor; numpy works on a view of it
     out = result.numpy()
     np.multiply(x, np.float32(gain), out=out)
-    meter.scale = gain
+    meter.scale(gain)
     measured = meter.loudness()
     for attempt in range(4):
-        limited = False
+        changed = []
         for start, curve in limiter_gain(out, sample_rate, ceiling, TRUE_PEAK_OVERSAMPLE):
-            part = out[:, start:start + curve.shape[0]]
-            if meter.incremental:
-                meter.add(start, part * (curve - np.float32(1.0)))
-            part *= curve
-            limited = True
-        if not limited:
+            out[:, start:start + curve.shape[0]] *= curve
+            changed.append((start, start + curve.shape[0]))
+        if not changed:
             break
-        if not meter.incremental:
+        if meter.incremental:
+            meter.update(out, changed)
+        else:
             meter = LoudnessMeter(out, sample_rate)
         measured = meter.loudness()
         if abs(measured - target_lufs) <= LOUDNESS_TOLERANCE_LU or attempt == 3:
             break  # the last step is always the limiter's, so the ceiling holds
         makeup = db_to_gain(target_lufs - measured)
         out *= np.float32(makeup)
-        meter.scale *= makeup
+        meter.scale(makeup)
     return result, before, measured

@@ -41,28 +41,39 @@ class DuckingSettings:
     threshold_db: float = -40.0  # voice frames quieter than this (relative to the voice's loudest frame) are pauses
 
 
-def loop_to_length(waveform: torch.Tensor, samples: int, sample_rate: int,
-                   crossfade_s: float = LOOP_CROSSFADE_S) -> torch.Tensor:
-    """Repeat a clip to `samples` with an equal-power cross-fade at each seam, so the loop point has no click.
-    A clip at least that long is cut (a view, nothing copied).
-
-    The clip's tail is faded into its head once, which makes a loop body whose last sample leads straight into
-    its first; the body is then tiled.
-    """
-    length = waveform.shape[-1]
-    if length >= samples:
-        return waveform[..., :samples]
-    x = as_array(waveform)
+def _loop_body(x: np.ndarray, sample_rate: int, crossfade_s: float) -> np.ndarray:
+    """The clip with its tail faded into its head (equal power): a body whose last sample leads straight into
+    its first, to be repeated."""
+    length = x.shape[-1]
     fade = min(int(crossfade_s * sample_rate), length // 2)
     body = x[:, : length - fade].copy()
     if fade > 0:
         t = np.linspace(0.0, 1.0, fade + 2)[1:-1]
         fade_in, fade_out = np.sin(t * math.pi / 2).astype(np.float32), np.cos(t * math.pi / 2).astype(np.float32)
         body[:, :fade] = x[:, :fade] * fade_in + x[:, length - fade:] * fade_out
-    out = torch.empty((x.shape[0], samples))
-    period = body.shape[-1]
-    for start in range(0, samples, period):
-        out.numpy()[:, start:start + period] = body[:, : samples - start]
+    return body
+
+
+def _tile_into(out: np.ndarray, body: np.ndarray, gain: np.ndarray | None = None) -> None:
+    """Fill `out` with `body` repeated (times `gain` per sample, if given)."""
+    period, total = body.shape[-1], out.shape[-1]
+    for start in range(0, total, period):
+        part = body[:, : total - start]
+        target = out[:, start:start + part.shape[-1]]
+        if gain is None:
+            target[:] = part
+        else:
+            np.multiply(part, gain[start:start + part.shape[-1]], out=target)
+
+
+def loop_to_length(waveform: torch.Tensor, samples: int, sample_rate: int,
+                   crossfade_s: float = LOOP_CROSSFADE_S) -> torch.Tensor:
+    """Repeat a clip to `samples` with an equal-power cross-fade at each seam, so the loop point has no click.
+    A clip at least that long is cut (a view, nothing copied)."""
+    if waveform.shape[-1] >= samples:
+        return waveform[..., :samples]
+    out = torch.empty((waveform.shape[0], samples))
+    _tile_into(out.numpy(), _loop_body(as_array(waveform), sample_rate, crossfade_s))
     return out
 
 
@@ -156,14 +167,19 @@ def ducking_gain(voice: torch.Tensor, sample_rate: int, samples: int, settings: 
     return torch.from_numpy(_ducking_gain(as_array(voice), sample_rate, samples, settings))
 
 
-def _music_bed(bgm: torch.Tensor, bgm_rate: int, rate: int, channels: int, samples: int, loop: bool) -> np.ndarray:
-    """The music for `samples` output samples, [1 or channels, samples]; only what is heard is conformed."""
-    needed = music_samples_needed(samples, bgm_rate, rate)
+def _add_music(track: np.ndarray, bgm: torch.Tensor, bgm_rate: int, rate: int, gain: np.ndarray, loop: bool) -> None:
+    """Write music × gain into `track` (overwriting it), conforming only what is heard. Music at the output rate
+    is looped straight into the track; otherwise the cut (or looped) part is resampled first."""
+    channels, total = track.shape
+    needed = music_samples_needed(total, bgm_rate, rate)
+    if loop and bgm.shape[-1] < needed and bgm_rate == rate:
+        body = conform_for_mixing(bgm, bgm_rate, rate, channels)  # a short clip: conformed whole, then tiled
+        _tile_into(track, _loop_body(body, rate, LOOP_CROSSFADE_S), gain)
+        return
     heard = loop_to_length(bgm, needed, bgm_rate) if loop else bgm[..., :needed]
-    music = conform_for_mixing(heard, bgm_rate, rate, channels)
-    if music.shape[-1] < samples:  # a trimmed (not looped) track shorter than the output: silence after it
-        music = np.concatenate([music, np.zeros((music.shape[0], samples - music.shape[-1]), np.float32)], axis=1)
-    return music[:, :samples]
+    music = conform_for_mixing(heard, bgm_rate, rate, channels)[:, :total]
+    np.multiply(music, gain[: music.shape[-1]], out=track[:, : music.shape[-1]])
+    track[:, music.shape[-1]:] = 0.0  # a trimmed (not looped) track shorter than the output: silence after it
 
 
 def _check_sfx_time(index: int, event: SfxEvent, sample_rate: int, total: int) -> int:
@@ -226,13 +242,12 @@ def mix_tracks(
     mixed = torch.empty((output_channels, total))  # the result lives in a tensor; numpy works on a view of it
     track = mixed.numpy()
     if bgm is not None and mix_ratio > 0:
-        music = _music_bed(bgm, bgm_rate or rate, rate, output_channels, total, loop_bgm)
         if ducking is not None and ducking.depth_db > 0:
             gain = _ducking_gain(voice_out, rate, total, ducking, scale=mix_ratio)
         else:
             gain = np.full(total, mix_ratio, np.float32)
         fade_in_place(gain, rate, fade_in_s, fade_out_s)
-        np.multiply(music, gain, out=track)
+        _add_music(track, bgm, bgm_rate or rate, rate, gain, loop_bgm)
     else:
         track.fill(0.0)
     track[:, :spoken] += voice_out

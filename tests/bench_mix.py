@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,14 +33,65 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def synthetic_voice(seconds: int, rate: int):
+    """A voiced buzz at syllable rate with pauses every few seconds (for the ducking to release in)."""
+    import torch
+
+    t = torch.arange(seconds * rate) / rate
+    pitch = 140 + 20 * torch.sin(2 * torch.pi * 0.7 * t)
+    phase = 2 * torch.pi * torch.cumsum(pitch.double(), 0).float() / rate
+    voice = 0.25 * sum(torch.sin(k * phase) / k for k in range(1, 12)) * (0.1 + 0.9 * torch.sin(torch.pi * 4 * t) ** 2)
+    return (voice * (torch.sin(2 * torch.pi * t / 6) > -0.5)).unsqueeze(0)
+
+
+def chain(inputs, seconds: int):
+    """ToonGen's functions as the graph runs them: mix, then loudness."""
+    from toongen.nodes.loudness import normalize_loudness
+    from toongen.nodes.mix import SfxEvent, mix_tracks
+
+    (voice_w, voice_r), (bgm_w, bgm_r), sfx = inputs
+    events = [SfxEvent(w, r, round(share * seconds, 3)) for (w, r), share in zip(sfx, SFX_AT)]
+    mixed, out_rate = mix_tracks(voice_w, voice_r, bgm=bgm_w, bgm_rate=bgm_r, sfx=events, output_channels=2)
+    return normalize_loudness(mixed, out_rate, -16.0, -1.0)[0], out_rate
+
+
+def peak_growth(seconds: int, voice_path: str) -> None:
+    """(run in a fresh process) How far ToonGen's chain raises the peak RSS above its inputs, already in memory."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from pack_loader import load_pack
+
+    load_pack()
+    from toongen.nodes.audio_files import load_audio_file
+
+    effects = [load_audio_file(p) for p in SFX]
+    voice, rate = load_audio_file(voice_path)  # decoded in place: no temporary beside it
+    chain(((voice[:, : 10 * rate], rate), load_audio_file(BGM), effects), 10)  # warm-up
+    inputs = ((voice, rate), load_audio_file(BGM), effects)
+    # The kernel updates its high-water mark lazily, so a thread also samples the resident set every millisecond.
+    page_mib = os.sysconf("SC_PAGE_SIZE") / 2**20
+    samples, done = [], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            with open("/proc/self/statm") as statm:
+                samples.append(int(statm.read().split()[1]) * page_mib)
+            time.sleep(0.001)
+
+    before = max(peak_rss_mib(), *[int(open("/proc/self/statm").read().split()[1]) * page_mib])
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    chain(inputs, seconds)
+    done.set()
+    sampler.join()
+    print(f"{max(peak_rss_mib(), *samples) - before:.1f}")
+
+
 def main() -> int:
     sys.path.insert(0, str(REPO / "tests"))
     from pack_loader import load_pack
 
     load_pack()
     from toongen.nodes.audio_files import load_audio_file, save_wav_pcm16
-    from toongen.nodes.loudness import normalize_loudness
-    from toongen.nodes.mix import SfxEvent, mix_tracks
 
     from bs1770_meter import integrated_lufs
 
@@ -56,12 +108,7 @@ def main() -> int:
     rate = 24000
 
     def make_voice(seconds: int) -> Path:
-        t = torch.arange(seconds * rate) / rate
-        pitch = 140 + 20 * torch.sin(2 * torch.pi * 0.7 * t)
-        phase = 2 * torch.pi * torch.cumsum(pitch.double(), 0).float() / rate
-        voice = 0.25 * sum(torch.sin(k * phase) / k for k in range(1, 12)) * (0.1 + 0.9 * torch.sin(torch.pi * 4 * t) ** 2)
-        voice = voice * (torch.sin(2 * torch.pi * t / 6) > -0.5)  # pauses for the ducking to release in
-        return save_wav_pcm16(work / f"voice_{seconds}.wav", voice.unsqueeze(0), rate)
+        return save_wav_pcm16(work / f"voice_{seconds}.wav", synthetic_voice(seconds, rate), rate)
 
     def sfx_times(seconds: int) -> list[float]:
         return [round(share * seconds, 3) for share in SFX_AT]
@@ -69,11 +116,7 @@ def main() -> int:
     def load_inputs(voice_path: Path):
         return load_audio_file(voice_path), load_audio_file(BGM), [load_audio_file(p) for p in SFX]
 
-    def ours_in_memory(inputs, seconds: int):
-        (voice_w, voice_r), (bgm_w, bgm_r), sfx = inputs
-        events = [SfxEvent(w, r, at) for (w, r), at in zip(sfx, sfx_times(seconds))]
-        mixed, out_rate = mix_tracks(voice_w, voice_r, bgm=bgm_w, bgm_rate=bgm_r, sfx=events, output_channels=2)
-        return normalize_loudness(mixed, out_rate, -16.0, -1.0)[0], out_rate
+    ours_in_memory = chain
 
     def ours_with_files(voice_path: Path, seconds: int):
         out, out_rate = ours_in_memory(load_inputs(voice_path), seconds)
@@ -121,7 +164,6 @@ def main() -> int:
     seconds = TABLE_SECONDS
     voice_path = make_voice(seconds)
     inputs = load_inputs(voice_path)
-    rss_start = peak_rss_mib()
     ours_in_memory(inputs, seconds)  # warm-up: imports, filter designs, worker threads
     names = {
         "ours": "ToonGen functions (tensors in memory)",
@@ -145,8 +187,8 @@ def main() -> int:
         print(f"  output {name:7s} {describe(work / f'{name}.wav')}")
 
     # --- the sweep: ToonGen at several lengths ------------------------------------------------------------------
-    print("clip length sweep (medians; pydub for scale; peak RSS of this process after ToonGen at that length)")
-    print(f"  start: peak RSS {rss_start:7.1f} MiB")
+    print("clip length sweep (medians; pydub for scale; peak RSS: what ToonGen's chain adds to the inputs, each "
+          "length in a fresh process)")
     for length in SWEEP_SECONDS:
         path = voice_path if length == TABLE_SECONDS else make_voice(length)
         sweep_inputs = load_inputs(path)
@@ -156,9 +198,13 @@ def main() -> int:
             "ours_files": lambda: ours_with_files(path, length),
             "pydub": lambda: pydub_pipeline(path, length),
         }, {"ours": repeats, "ours_files": repeats, "pydub": max(1, repeats // 3)})
+        growth = subprocess.run([sys.executable, __file__, "--peak-rss", str(length), str(path)], capture_output=True,
+                                text=True, check=True).stdout.split()[-1]
+        output_mib = length * rate * 2 * 4 / 2**20
         print(f"  {length:4d} s: ours {times['ours'] * 1000:8.1f} ms = {times['ours'] * 1000 / length:5.2f} ms per "
               f"audio s | with files {times['ours_files'] * 1000 / length:5.2f} ms/s | pydub "
-              f"{times['pydub'] * 1000 / length:5.2f} ms/s | peak RSS {peak_rss_mib():7.1f} MiB")
+              f"{times['pydub'] * 1000 / length:5.2f} ms/s | peak RSS +{float(growth):6.1f} MiB "
+              f"(output {output_mib:5.1f} MiB)")
         del sweep_inputs
     shutil.rmtree(work)
     print(f"ratio: pydub/ours={figures['pydub'] / base:.2f} ffmpeg/ours={figures['ffmpeg'] / base:.1f}")
@@ -166,4 +212,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--peak-rss"]:
+        peak_growth(int(sys.argv[2]), sys.argv[3])
+        sys.exit(0)
     sys.exit(main())

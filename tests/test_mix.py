@@ -18,7 +18,7 @@ from ..nodes.audio_contract import AudioInputError, make_audio, read_audio
 from ..nodes.audio_files import load_audio_file, save_wav_pcm16
 from ..nodes.dsp import (_release, conform, conform_channels, limit_peaks, max_true_peak, peak_envelope, resample,
                          true_peak_candidates)
-from ..nodes.loudness import integrated_loudness, normalize_loudness, true_peak_db
+from ..nodes.loudness import LoudnessMeter, integrated_loudness, normalize_loudness, true_peak_db
 from ..nodes.mix import DuckingSettings, SfxEvent, _one_pole, ducking_gain, loop_to_length, mix_tracks
 from . import bs1770_meter
 from .conftest import speech_like, tone
@@ -117,6 +117,20 @@ def test_limiter_release_is_the_exact_recursion():
         reduction = max(reduction * coeff, 1.0 - value)
         expected.append(1.0 - reduction)
     assert np.allclose(_release(held, coeff), expected, rtol=0, atol=1e-7)  # float32 result, exact recursion
+
+
+def test_meter_updated_after_a_local_change_equals_a_fresh_measurement():
+    rate = 24000
+    x = np.ascontiguousarray(music_like(20.0, rate).numpy())
+    meter = LoudnessMeter(x, rate)
+    meter.scale(2.0)
+    x *= 2.0
+    x[:, 5 * rate:5 * rate + 800] *= 0.25  # what a limiter does: a short dip
+    x[:, 17 * rate:18 * rate] *= 0.5
+    meter.update(x, [(5 * rate, 5 * rate + 800), (17 * rate, 18 * rate)])
+    fresh = LoudnessMeter(x, rate)
+    assert np.allclose(meter.energy, fresh.energy, rtol=1e-4)
+    assert abs(meter.loudness() - fresh.loudness()) < 1e-4
 
 
 def test_silence_is_left_alone_by_normalization():
@@ -237,6 +251,18 @@ def test_loop_seam_has_no_discontinuity():
     assert float(steps.max()) <= largest_natural_step * 1.05
     naive = clip.repeat(1, 5)[:, : 5 * rate]
     assert float(naive.diff(dim=-1).abs().max()) > largest_natural_step * 3  # the test can tell a click
+
+
+@pytest.mark.parametrize("music_rate", [24000, 44100])
+def test_short_music_is_looped_under_the_whole_voice(music_rate):
+    rate = 24000
+    voice = speech_like(5.0, rate) * 0.01
+    music = music_like(1.3, music_rate)  # much shorter than the voice
+    out, _ = mix_tracks(voice, rate, bgm=music, bgm_rate=music_rate, mix_ratio=0.3, ducking=None, fade_out_s=0.0,
+                        output_channels=2)
+    bed = out - voice
+    expected = 0.3 * conform(loop_to_length(music, 6 * music_rate, music_rate), music_rate, rate, 2)[:, : 5 * rate]
+    assert torch.allclose(bed[:, : 5 * rate - 2000], expected[:, : 5 * rate - 2000], atol=1e-4)
 
 
 def test_sfx_onset_within_one_millisecond():
