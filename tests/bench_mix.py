@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -27,10 +26,6 @@ SFX_AT = (2 / 30, 10 / 30, 20 / 30)  # the three effects at 2 s, 10 s and 20 s o
 BGM = REPO / "assets/audio/bgm/cheesy_elevator.wav"
 SFX = [REPO / "assets/audio/sfx/static_glitch.wav", REPO / "assets/audio/sfx/explosion_short.wav",
        REPO / "assets/audio/sfx/static_glitch.wav"]
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def synthetic_voice(seconds: int, rate: int):
@@ -67,23 +62,26 @@ def peak_growth(seconds: int, voice_path: str) -> None:
     voice, rate = load_audio_file(voice_path)  # decoded in place: no temporary beside it
     chain(((voice[:, : 10 * rate], rate), load_audio_file(BGM), effects), 10)  # warm-up
     inputs = ((voice, rate), load_audio_file(BGM), effects)
-    # The kernel updates its high-water mark lazily, so a thread also samples the resident set every millisecond.
+    # A thread samples the resident set every millisecond (ru_maxrss would carry the parent's peak over exec).
     page_mib = os.sysconf("SC_PAGE_SIZE") / 2**20
-    samples, done = [], threading.Event()
+
+    def resident_mib() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * page_mib
+
+    samples, done = [resident_mib()], threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            with open("/proc/self/statm") as statm:
-                samples.append(int(statm.read().split()[1]) * page_mib)
+            samples.append(resident_mib())
             time.sleep(0.001)
 
-    before = max(peak_rss_mib(), *[int(open("/proc/self/statm").read().split()[1]) * page_mib])
     sampler = threading.Thread(target=sample)
     sampler.start()
     chain(inputs, seconds)
     done.set()
     sampler.join()
-    print(f"{max(peak_rss_mib(), *samples) - before:.1f}")
+    print(f"{max(samples) - samples[0]:.1f}")
 
 
 def main() -> int:
