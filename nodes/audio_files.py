@@ -83,8 +83,12 @@ def save_wav_pcm16(path: str | Path, waveform: torch.Tensor, sample_rate: int, *
     path = Path(path)
     shown = name or path.name
     samples = as_array(check_waveform(waveform, shown))
-    data = np.empty(samples.shape[::-1], np.float32)  # interleaved, as the file stores it
-    np.clip(samples.T, -1.0, 1.0, out=data)
+    # Interleaved 16-bit, converted exactly as libsndfile converts float (floor of × 32768, clipped) but several
+    # times faster than its per-sample conversion.
+    scaled = np.clip(samples.T, -1.0, 1.0)
+    scaled *= np.float32(32768.0)
+    np.floor(scaled, out=scaled)
+    data = np.minimum(scaled, np.float32(32767.0), out=scaled).astype(np.int16)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(str(path), data, sample_rate, subtype="PCM_16", format="WAV")

@@ -541,6 +541,14 @@ def test_missing_and_empty_files_are_named(tmp_path):
         load_audio_file(tmp_path / "empty.wav", name="input/empty.wav")
 
 
+def test_wav_writer_converts_exactly_as_libsndfile(tmp_path):
+    x = (np.random.default_rng(0).standard_normal((2, 50000)) * 0.4).astype(np.float32)
+    x[0, :7] = [1.5, -1.5, 0.5 / 32768, 1.5 / 32768, -2.5 / 32768, 1.0, -1.0]  # clipping and rounding edges
+    save_wav_pcm16(tmp_path / "ours.wav", torch.from_numpy(x), 24000)
+    soundfile.write(str(tmp_path / "libsndfile.wav"), np.clip(x, -1, 1).T, 24000, subtype="PCM_16")
+    assert (tmp_path / "ours.wav").read_bytes() == (tmp_path / "libsndfile.wav").read_bytes()
+
+
 def test_write_errors_name_the_file(tmp_path):
     blocker = tmp_path / "taken"
     blocker.write_text("a file where a folder should be")
