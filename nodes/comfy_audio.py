@@ -289,7 +289,8 @@ class SaveWAV(io.ComfyNode):
         output_dir = folder_paths.get_output_directory()
         folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, output_dir)
         file_name = f"{name}_{counter:05}_.wav"
-        save_wav_pcm16(os.path.join(folder, file_name), waveform, rate, name="/".join(["output", *filter(None, [subfolder]), file_name]))
+        shown = "/".join(part for part in ("output", subfolder, file_name) if part)  # never the server path
+        save_wav_pcm16(os.path.join(folder, file_name), waveform, rate, name=shown)
         saved = ui.SavedResult(file_name, subfolder, io.FolderType.output)
         return io.NodeOutput(make_audio(waveform, rate), ui=ui.SavedAudios([saved]))
 
