@@ -4,14 +4,16 @@ from __future__ import annotations
 import os
 
 import folder_paths
+import torch
 from comfy_api.latest import io, ui
 
 from .assets import check_choice, list_audio_assets, resolve_name
-from .audio_contract import AudioInputError, make_audio, read_audio
-from .audio_files import load_audio_file, save_wav_pcm16
+from .audio_contract import AudioInputError, check_sample_rate, make_audio, read_audio
+from .audio_files import DEFAULT_MAX_SECONDS, load_audio_file, save_wav_pcm16
 from .frames import DEFAULT_FPS, DEFAULT_MIN_FRAMES, frame_count, pad_to_frames
 from .loudness import normalize_loudness
-from .mix import DEFAULT_MIX_RATIO, DEFAULT_SFX_GAIN, DuckingSettings, SfxEvent, mix_tracks
+from .mix import (DEFAULT_MIX_RATIO, DEFAULT_SFX_GAIN, DuckingSettings, SfxEvent, mix_length, mix_tracks,
+                  music_samples_needed)
 
 CATEGORY = "ToonGen/audio"
 SfxEvents = io.Custom("TOONGEN_SFX_EVENTS")
@@ -22,23 +24,45 @@ def _input_dir() -> str:
     return folder_paths.get_input_directory()
 
 
+def _asset_what(kind: str) -> str:
+    return "BGM track" if kind == "bgm" else "sound effect"
+
+
 def _check_asset(kind: str, name: str) -> bool | str:
     try:
-        resolve_name(name, list_audio_assets(kind, _input_dir()), "BGM track" if kind == "bgm" else "sound effect")
+        resolve_name(name, list_audio_assets(kind, _input_dir()), _asset_what(kind))
     except ValueError as exc:
         return str(exc)
     return True
 
 
-def _load_asset(kind: str, name: str) -> io.NodeOutput:
-    path = resolve_name(name, list_audio_assets(kind, _input_dir()), "BGM track" if kind == "bgm" else "sound effect")
-    waveform, rate = load_audio_file(path)
+def _load_asset(kind: str, name: str, max_seconds: float) -> io.NodeOutput:
+    path = resolve_name(name, list_audio_assets(kind, _input_dir()), _asset_what(kind))
+    waveform, rate = load_audio_file(path, name=name, max_seconds=max_seconds)
     return io.NodeOutput(make_audio(waveform, rate))
 
 
 def _asset_combo(kind: str, tooltip: str) -> io.Combo.Input:
     names = list(list_audio_assets(kind, _input_dir()))
     return io.Combo.Input("name", options=names, default=names[0] if names else None, tooltip=tooltip)
+
+
+def _max_seconds_input() -> io.Float.Input:
+    # Optional, so API prompts written before it existed still validate.
+    return io.Float.Input("max_seconds", default=DEFAULT_MAX_SECONDS, min=0.0, max=86400.0, step=10.0,
+                          optional=True,
+                          tooltip="Decode at most this many seconds from the start of the file (0 = all of it). "
+                                  "The mixer loops what it gets, so a 2-hour file costs what 10 minutes cost.")
+
+
+def _leading_part(audio: dict, samples: int) -> dict:
+    """The AUDIO cut to its first `samples` samples before anything reads it: a view, so none of a long track's
+    rest is copied, converted or checked. A batch of several clips (joined in time) is left whole."""
+    waveform = audio.get("waveform") if isinstance(audio, dict) else None
+    if not isinstance(waveform, torch.Tensor) or waveform.shape[-1] <= samples or (
+            waveform.dim() == 3 and waveform.shape[0] != 1):
+        return audio
+    return {**audio, "waveform": waveform[..., :samples]}
 
 
 class LoadBGM(io.ComfyNode):
@@ -49,7 +73,8 @@ class LoadBGM(io.ComfyNode):
             display_name="Load BGM (ToonGen)",
             category=CATEGORY,
             description="Background music from the pack's library (assets/audio/bgm) or ComfyUI's input folder.",
-            inputs=[_asset_combo("bgm", "A loopable music track: the pack's own, or input/<file> from ComfyUI's input folder.")],
+            inputs=[_asset_combo("bgm", "A loopable music track: the pack's own, or input/<file> from ComfyUI's input folder."),
+                    _max_seconds_input()],
             outputs=[io.Audio.Output(display_name="bgm")],
         )
 
@@ -58,8 +83,8 @@ class LoadBGM(io.ComfyNode):
         return _check_asset("bgm", name)
 
     @classmethod
-    def execute(cls, name: str) -> io.NodeOutput:
-        return _load_asset("bgm", name)
+    def execute(cls, name: str, max_seconds: float = DEFAULT_MAX_SECONDS) -> io.NodeOutput:
+        return _load_asset("bgm", name, max_seconds)
 
 
 class LoadSFX(io.ComfyNode):
@@ -70,7 +95,8 @@ class LoadSFX(io.ComfyNode):
             display_name="Load SFX (ToonGen)",
             category=CATEGORY,
             description="A sound effect from the pack's library (assets/audio/sfx) or ComfyUI's input folder.",
-            inputs=[_asset_combo("sfx", "A short effect: the pack's own, or input/<file> from ComfyUI's input folder.")],
+            inputs=[_asset_combo("sfx", "A short effect: the pack's own, or input/<file> from ComfyUI's input folder."),
+                    _max_seconds_input()],
             outputs=[io.Audio.Output(display_name="sfx")],
         )
 
@@ -79,8 +105,8 @@ class LoadSFX(io.ComfyNode):
         return _check_asset("sfx", name)
 
     @classmethod
-    def execute(cls, name: str) -> io.NodeOutput:
-        return _load_asset("sfx", name)
+    def execute(cls, name: str, max_seconds: float = DEFAULT_MAX_SECONDS) -> io.NodeOutput:
+        return _load_asset("sfx", name, max_seconds)
 
 
 def parse_times(times_s: str) -> list[float]:
@@ -164,14 +190,20 @@ class MixVoiceMusic(io.ComfyNode):
                 duck_release_ms: float, fade_in_s: float, fade_out_s: float, tail_s: float, sample_rate: str,
                 channels: str, bgm: dict | None = None, sfx_events: list | None = None) -> io.NodeOutput:
         voice_wave, voice_rate = read_audio(voice, "voice")
-        bgm_wave, bgm_rate = read_audio(bgm, "bgm") if bgm is not None else (None, None)
+        output_rate = None if sample_rate == OUTPUT_RATES[0] else int(sample_rate)
+        bgm_wave, bgm_rate = None, None
+        if bgm is not None:
+            if isinstance(bgm, dict) and "sample_rate" in bgm:  # only what the output hears is read
+                heard = mix_length(voice_wave.shape[-1], voice_rate, output_rate, tail_s)
+                bgm = _leading_part(bgm, music_samples_needed(heard, check_sample_rate(bgm["sample_rate"], "bgm"),
+                                                              output_rate or voice_rate))
+            bgm_wave, bgm_rate = read_audio(bgm, "bgm")
         mixed, rate = mix_tracks(
             voice_wave, voice_rate, bgm=bgm_wave, bgm_rate=bgm_rate, sfx=list(sfx_events or []),
             mix_ratio=mix_ratio, loop_bgm=loop_bgm,
             ducking=DuckingSettings(depth_db=duck_db, attack_ms=duck_attack_ms, release_ms=duck_release_ms),
             fade_in_s=fade_in_s, fade_out_s=fade_out_s, tail_s=tail_s,
-            output_rate=None if sample_rate == OUTPUT_RATES[0] else int(sample_rate),
-            output_channels=2 if channels == "stereo" else 1,
+            output_rate=output_rate, output_channels=2 if channels == "stereo" else 1,
         )
         return io.NodeOutput(make_audio(mixed, rate))
 
@@ -257,7 +289,8 @@ class SaveWAV(io.ComfyNode):
         output_dir = folder_paths.get_output_directory()
         folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, output_dir)
         file_name = f"{name}_{counter:05}_.wav"
-        save_wav_pcm16(os.path.join(folder, file_name), waveform, rate)
+        shown = "/".join(part for part in ("output", subfolder, file_name) if part)  # never the server path
+        save_wav_pcm16(os.path.join(folder, file_name), waveform, rate, name=shown)
         saved = ui.SavedResult(file_name, subfolder, io.FolderType.output)
         return io.NodeOutput(make_audio(waveform, rate), ui=ui.SavedAudios([saved]))
 

@@ -6,7 +6,7 @@ from comfy_api.latest import io
 
 from .assets import check_choice, list_audio_assets, resolve_name
 from .audio_contract import make_audio
-from .audio_files import load_audio_file
+from .audio_files import DEFAULT_MAX_SECONDS, load_audio_file
 from .comfy_audio import SfxEvents
 from .mix import DEFAULT_SFX_GAIN, SfxEvent
 from .scenarios import get_scenario, load_scenarios
@@ -45,12 +45,14 @@ class ScenarioNode(io.ComfyNode):
     def execute(cls, scenario: str, sfx_time_s: float) -> io.NodeOutput:
         item = get_scenario(scenario)
         if item.bgm:
-            bgm_wave, bgm_rate = load_audio_file(resolve_name(item.bgm, list_audio_assets("bgm"), "BGM track"))
+            bgm_wave, bgm_rate = load_audio_file(resolve_name(item.bgm, list_audio_assets("bgm"), "BGM track"),
+                                                 name=item.bgm, max_seconds=DEFAULT_MAX_SECONDS)
         else:  # no music: a short silence keeps the graph the same shape (the mixer then adds nothing)
             bgm_wave, bgm_rate = torch.zeros(1, 2400), 24000
         events = []
         if item.sfx:
-            sfx_wave, sfx_rate = load_audio_file(resolve_name(item.sfx, list_audio_assets("sfx"), "sound effect"))
+            sfx_wave, sfx_rate = load_audio_file(resolve_name(item.sfx, list_audio_assets("sfx"), "sound effect"),
+                                                 name=item.sfx, max_seconds=DEFAULT_MAX_SECONDS)
             events.append(SfxEvent(sfx_wave, sfx_rate, sfx_time_s, DEFAULT_SFX_GAIN))
         return io.NodeOutput(item.prompt, item.script, item.voice_style, make_audio(bgm_wave, bgm_rate), events, item.name)
 

@@ -71,7 +71,7 @@ log "installing ComfyUI's requirements (torch family excluded), the pack's and t
 grep -vE '^(torch|torchvision|torchaudio)([<>=~ ].*)?$' "$comfy/requirements.txt" > "$env_root/comfy-requirements.txt"
 pip_q -r "$env_root/comfy-requirements.txt" requests -r "$repo/requirements.txt" -r "$here/requirements-test.txt"
 "$py" "$repo/install.py" >&2  # f5-tts --no-deps, as ComfyUI Manager gets it (install.py)
-"$py" -c "import torch, torchvision, torchaudio, av, aiohttp, soundfile, pyloudnorm, pytest, websocket, f5_tts, kokoro" \
+"$py" -c "import torch, torchvision, torchaudio, av, aiohttp, soundfile, soxr, scipy, pytest, websocket, f5_tts, kokoro" \
   || { log "environment check failed"; exit 1; }
 
 echo "$stamp" > "$stamp_file"

@@ -1,7 +1,7 @@
 """An independent ITU-R BS.1770-4 integrated-loudness meter for the tests, written from the standard's text:
 its published 48 kHz K-weighting coefficients (input resampled to 48 kHz with scipy's polyphase resampler),
 400 ms blocks with 75 % overlap, the -70 LUFS absolute gate and the -10 LU relative gate. It shares no code with
-pyloudnorm, which the pack measures with."""
+the pack's own meter (nodes/loudness.py), which designs its K-weighting per sample rate instead."""
 from __future__ import annotations
 
 import math
