@@ -38,9 +38,10 @@ class TTSModelPatcher(comfy.model_patcher.ModelPatcher):
     """A ToonGen TTS module as ComfyUI sees its models; unloading it evicts the engine from ToonGen's cache.
 
     Deliberately the classic ModelPatcher, not `comfy.model_patcher.CoreModelPatcher`: with dynamic VRAM (on by
-    default on NVIDIA GPUs in ComfyUI 0.33, comfy-aimdo) CoreModelPatcher becomes ModelPatcherDynamic, which streams weights through
-    ComfyUI's own cast layers (comfy.ops); the TTS engines are plain torch layers and must be loaded whole. ComfyUI
-    treats classic patchers beside dynamic ones as it treats its own (text encoders with dynamic VRAM off):
+    default on NVIDIA GPUs in ComfyUI 0.33, comfy-aimdo) CoreModelPatcher becomes ModelPatcherDynamic, which
+    streams weights through ComfyUI's own cast layers (comfy.ops); the TTS engines are plain torch layers and must
+    be loaded whole. ComfyUI treats classic patchers beside dynamic ones as it treats its own (text encoders with
+    dynamic VRAM off):
     `is_dynamic()` is False, so `partially_unload_ram` and the pin eviction never touch them, and
     `model_patches_models()` is empty (no transformer_options patches).
     """

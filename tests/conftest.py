@@ -64,8 +64,20 @@ def torch_kokoro_in_comfy(comfy):
 
     folder = build_kokoro(comfy.base_dir / "models" / "tts" / "kokoro")
     yield folder
-    comfy.post_json("/free", {"unload_models": True, "free_memory": True})
+    unload_tts_models(comfy)
     shutil.rmtree(folder)
+
+
+def unload_tts_models(comfy) -> None:
+    """Free every TTS model now, inside a prompt. (POST /free acts when ComfyUI's worker next wakes: on a loaded
+    machine that can be after the next test's prompt, which then loses the model it just loaded.)"""
+    comfy.run({
+        "1": {"class_type": "ToonGenLoadSFX", "inputs": {"name": "static_glitch"}},
+        "2": {"class_type": "ToonGenUnloadTTS", "inputs": {"value": ["1", 0], "unload_comfy_models": False,
+                                                           "empty_cuda_cache": True}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 1]}}})
+    state = comfy.get_json("/toongen/models")
+    assert not state["loaded"] and not state["comfy_managed"], state
 
 
 def tone(seconds: float, rate: int = 24000, freq: float = 220.0, amplitude: float = 0.3, channels: int = 1) -> torch.Tensor:
