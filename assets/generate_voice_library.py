@@ -101,7 +101,7 @@ def main() -> None:
     out_dir = REPO / "assets" / "voices"
     for style, (voice, speed, pitch, lufs, effect, line) in STYLES.items():
         # Speak slower by the pitch factor so the tempo after the shift is `speed`.
-        speech = kokoro.speak(line, voice, speed / pitch).unsqueeze(0)
+        speech = kokoro.speak(line, voice, speed / pitch).samples.unsqueeze(0)
         speech = apply_effect(shift_pitch(speech, pitch, resample), effect)
         speech, _, _ = normalize_loudness(speech, RATE, lufs, -1.0)
         seconds = speech.shape[-1] / RATE

@@ -8,6 +8,7 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
+from . import interrupt
 from .assets import check_choice
 from .audio_cache import AudioCache, file_digest
 from .audio_contract import make_audio, read_audio
@@ -15,6 +16,7 @@ from .audio_files import load_audio_file
 from .comfy_paths import speech_cache_dir, tts_subfolder, user_voice_dirs
 from .kokoro_engine import SAMPLE_RATE as KOKORO_RATE
 from .speech import DEFAULT_KOKORO_VOICE, ENGINES, ChunkedSpeech, ReferenceMissingError, cached_speech, choose_engine
+from .speech_timing import SpeechTiming, Utterance
 from .f5_engine import SAMPLE_RATE as F5_RATE
 from .f5_engine import Reference, chunk_budget, prepare_reference
 from .speech_engines import embedded_kokoro_voices, f5_engine, f5_problem, kokoro_for_voice, torch_kokoro_voices
@@ -27,6 +29,26 @@ NO_STYLE = "(none)"
 # Chunks per batched F5 run. Batching pads every chunk to the longest, so it pays on a GPU (idle width) and costs
 # on a CPU (measured ×0.79 for 4 chunks on 2 cores, see the README): one at a time there.
 F5_BATCH_SIZE = {"cuda": 4, "cpu": 1}
+
+
+# When each phoneme and word is spoken (nodes/speech_timing.py SpeechTiming), or None when the engine cannot tell
+# (F5-TTS): the mouth-shape node then aligns the text to the audio itself.
+Timing = io.Custom("TOONGEN_TIMING")
+
+
+def _timing_output():
+    return Timing.Output(display_name="timing", tooltip="When each phoneme and word is spoken (for Mouth Shapes); "
+                                                        "empty when the engine cannot tell (F5-TTS).")
+
+
+def speech_outputs(speech: Utterance) -> tuple[dict, SpeechTiming | None]:
+    return make_audio(speech.samples.unsqueeze(0), speech.sample_rate), speech.timing
+
+
+def install_interrupt_hooks() -> None:
+    """Let long model calls inside plain modules (ONNX runs, F5 flow steps) see ComfyUI's Cancel."""
+    interrupt.install(comfy.model_management.processing_interrupted,
+                      comfy.model_management.throw_exception_if_processing_interrupted)
 
 
 def _progress_and_interrupt(index: int, total: int) -> None:
@@ -45,7 +67,7 @@ def kokoro_voice_options() -> list[str]:
 LANGUAGES = {"en-us": False, "en-gb": True}  # value: British pronunciation
 
 
-def speak_with_kokoro(text: str, voice: str, speed: float, language: str = "en-us") -> dict:
+def speak_with_kokoro(text: str, voice: str, speed: float, language: str = "en-us") -> Utterance:
     if not 0.5 <= speed <= 2.0:
         raise ValueError(f"speed {speed} is outside 0.5..2.0.")
     british = LANGUAGES[language]
@@ -54,14 +76,11 @@ def speak_with_kokoro(text: str, voice: str, speed: float, language: str = "en-u
     key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "voice": voice, "speed": round(speed, 4),
            "text": text, "rate": KOKORO_RATE, "language": language}
 
-    def make():
-        speech = ChunkedSpeech(lambda chunk: engine.speak(chunk, voice, speed, british=british), KOKORO_RATE,
-                               KOKORO_CHUNK_CHARS,
-                               on_chunk=_progress_and_interrupt)
-        return speech(text), KOKORO_RATE
+    def make() -> Utterance:
+        return ChunkedSpeech(lambda chunk: engine.speak(chunk, voice, speed, british=british), KOKORO_RATE,
+                             KOKORO_CHUNK_CHARS, on_chunk=_progress_and_interrupt)(text)
 
-    waveform, rate = cached_speech(AudioCache(speech_cache_dir()), key, make)
-    return make_audio(waveform, rate)
+    return cached_speech(AudioCache(speech_cache_dir()), key, make)
 
 
 def _device() -> str:
@@ -83,7 +102,7 @@ def reference_from_audio(audio: dict, text: str) -> tuple[Reference, str]:
 
 
 def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, speed: float, seed: int,
-                  nfe_steps: int, cfg_strength: float, cross_fade_s: float) -> dict:
+                  nfe_steps: int, cfg_strength: float, cross_fade_s: float) -> Utterance:
     folder = tts_subfolder("f5-tts")
     problem = f5_problem(folder)
     if problem:
@@ -97,14 +116,12 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
         return engine.speak_batch(reference, chunks, nfe_steps=nfe_steps, cfg_strength=cfg_strength, speed=speed,
                                   seed=seed)
 
-    def make():
-        speech = ChunkedSpeech(None, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
-                               on_chunk=_progress_and_interrupt, speak_batch=speak_batch,
-                               batch_size=F5_BATCH_SIZE.get(engine.device.split(":")[0], 1))
-        return speech(text), F5_RATE
+    def make() -> Utterance:
+        return ChunkedSpeech(None, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
+                             on_chunk=_progress_and_interrupt, speak_batch=speak_batch,
+                             batch_size=F5_BATCH_SIZE.get(engine.device.split(":")[0], 1))(text)
 
-    waveform, rate = cached_speech(AudioCache(speech_cache_dir()), key, make)
-    return make_audio(waveform, rate)
+    return cached_speech(AudioCache(speech_cache_dir()), key, make)
 
 
 def _f5_inputs(optional: bool = False) -> list:
@@ -145,7 +162,7 @@ class KokoroTTS(io.ComfyNode):
             inputs=[_text_input(), _kokoro_voice_input(), _speed_input(),
                     io.Combo.Input("language", options=list(LANGUAGES), default="en-us", optional=True,
                                    tooltip="English pronunciation: American (en-us) or British (en-gb).")],
-            outputs=[io.Audio.Output(display_name="voice")],
+            outputs=[io.Audio.Output(display_name="voice"), _timing_output()],
         )
 
     @classmethod
@@ -155,7 +172,7 @@ class KokoroTTS(io.ComfyNode):
 
     @classmethod
     def execute(cls, text: str, voice: str, speed: float, language: str = "en-us") -> io.NodeOutput:
-        return io.NodeOutput(speak_with_kokoro(text, voice, speed, language))
+        return io.NodeOutput(*speech_outputs(speak_with_kokoro(text, voice, speed, language)))
 
 
 def style_options() -> list[str]:
@@ -184,7 +201,8 @@ class Speak(io.ComfyNode):
                 io.String.Input("voice_style_from", optional=True, force_input=True,
                                 tooltip="Link a style name here (e.g. Scenario's voice_style); it overrides voice_style."),
             ],
-            outputs=[io.Audio.Output(display_name="voice"), io.String.Output(display_name="engine_used")],
+            outputs=[io.Audio.Output(display_name="voice"), io.String.Output(display_name="engine_used"),
+                     _timing_output()],
         )
 
     @classmethod
@@ -228,9 +246,10 @@ class Speak(io.ComfyNode):
         return cls._result(audio, choice.reason)
 
     @classmethod
-    def _result(cls, audio: dict, engine_used: str) -> io.NodeOutput:
-        """The audio, and which engine made it (also shown on the node, and kept in /history)."""
-        return io.NodeOutput(audio, engine_used, ui={"text": [engine_used]})
+    def _result(cls, speech: Utterance, engine_used: str) -> io.NodeOutput:
+        """The audio, which engine made it (also shown on the node, and kept in /history), and its timing."""
+        audio, timing = speech_outputs(speech)
+        return io.NodeOutput(audio, engine_used, timing, ui={"text": [engine_used]})
 
 
 class F5TTS(io.ComfyNode):
@@ -254,7 +273,7 @@ class F5TTS(io.ComfyNode):
                 io.String.Input("reference_text", optional=True, multiline=True,
                                 tooltip="The exact words spoken in reference_audio."),
             ],
-            outputs=[io.Audio.Output(display_name="voice")],
+            outputs=[io.Audio.Output(display_name="voice"), _timing_output()],
         )
 
     @classmethod
@@ -277,8 +296,9 @@ class F5TTS(io.ComfyNode):
             raise ReferenceMissingError(
                 f"F5-TTS needs a voice to clone: voice style {voice_style!r} has no reference clip. Pick a style "
                 "from the library, add <style>.wav + <style>.txt to models/tts/voices, or link reference_audio.")
-        return io.NodeOutput(speak_with_f5(text, reference, digest, speed=speed, seed=seed, nfe_steps=nfe_steps,
-                                           cfg_strength=cfg_strength, cross_fade_s=cross_fade_s))
+        return io.NodeOutput(*speech_outputs(speak_with_f5(text, reference, digest, speed=speed, seed=seed,
+                                                           nfe_steps=nfe_steps, cfg_strength=cfg_strength,
+                                                           cross_fade_s=cross_fade_s)))
 
 
 SPEECH_NODES = [KokoroTTS, F5TTS, Speak]

@@ -8,14 +8,15 @@ from .comfy_lipsync import LIPSYNC_NODES
 from .comfy_memory import MEMORY_NODES, register_residency_and_routes
 from .comfy_paths import register_model_folders
 from .comfy_scenario import SCENARIO_NODES
-from .comfy_speech import SPEECH_NODES
+from .comfy_speech import SPEECH_NODES, install_interrupt_hooks
 
 
 def register_with_comfyui() -> None:
-    """The pack's global set-up: model folders, residency under ComfyUI's memory manager, GET /toongen/models.
-    Idempotent."""
+    """The pack's global set-up: model folders, residency under ComfyUI's memory manager, GET /toongen/models,
+    Cancel reaching long model calls. Idempotent."""
     register_model_folders()
     register_residency_and_routes()
+    install_interrupt_hooks()
 
 
 class ToonGenExtension(ComfyExtension):

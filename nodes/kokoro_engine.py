@@ -10,40 +10,120 @@
 from __future__ import annotations
 
 import json
-import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .english_g2p import english_g2p, spacy_model_alias
+from .onnx_session import create_session, with_outputs
+from .onnx_session import run as onnx_run
+from .speech import join_utterances
+from .speech_timing import Span, SpeechTiming, Utterance, spans_from_frames
 
 SAMPLE_RATE = 24_000
 MAX_PHONEMES = 510  # Kokoro's context (512) minus the two padding tokens
 KOKORO_REPO = "hexgrad/Kokoro-82M"
 KOKORO_FILES = ("config.json", "kokoro-v1_0.pth")
+FRAME_SAMPLES = 600  # one duration-predictor frame: 25 ms of 24 kHz audio
+DURATION_OUTPUT = "/encoder/Round_output_0"  # the ONNX graph's rounded per-token frame counts, before its CumSum
 
 
 class EngineUnavailableError(RuntimeError):
     """An engine's package or weights are missing; the message says what to install or where to put which files."""
 
 
+def split_phoneme_ranges(phonemes: str, limit: int = MAX_PHONEMES) -> list[tuple[int, int]]:
+    """Cut a phoneme string into [start, end) pieces of at most `limit` symbols, at punctuation or spaces where
+    possible; the pieces carry no leading or trailing spaces."""
+    pieces, start = [], 0
+    for match in re.finditer(r"[^ ,.!?;:]*[ ,.!?;:]*", phonemes):
+        if not match.group():
+            continue
+        a, b = match.span()
+        while b - a > limit:  # one "word" longer than the context: cut it hard
+            if a > start:
+                pieces.append((start, a))
+            pieces.append((a, a + limit))
+            a = start = a + limit
+        if b - start > limit:
+            pieces.append((start, a))
+            start = a
+    if start < len(phonemes):
+        pieces.append((start, len(phonemes)))
+    stripped = []
+    for a, b in pieces:
+        while a < b and phonemes[a] == " ":
+            a += 1
+        while b > a and phonemes[b - 1] == " ":
+            b -= 1
+        if b > a:
+            stripped.append((a, b))
+    return stripped
+
+
 def split_phonemes(phonemes: str, limit: int = MAX_PHONEMES) -> list[str]:
     """Cut a phoneme string into pieces of at most `limit` symbols, at punctuation or spaces where possible."""
-    pieces, current = [], ""
-    for word in re.split(r"(?<=[ ,.!?;:])", phonemes):
-        while len(word) > limit:
-            pieces.append(word[:limit])
-            word = word[limit:]
-        if len(current) + len(word) > limit:
-            pieces.append(current)
-            current = word
-        else:
-            current += word
-    if current.strip():
-        pieces.append(current)
-    return [p.strip() for p in pieces if p.strip()]
+    return [phonemes[a:b] for a, b in split_phoneme_ranges(phonemes, limit)]
+
+
+@dataclass(frozen=True)
+class PhonemizedText:
+    """misaki's reading of a text: the phoneme string Kokoro speaks (tokens joined as misaki and KPipeline join
+    them), the word each phoneme symbol belongs to (None for spaces and punctuation), and the words."""
+
+    phonemes: str
+    word_of_symbol: tuple[int | None, ...]
+    words: tuple[str, ...]
+
+    @classmethod
+    def from_tokens(cls, tokens) -> "PhonemizedText":
+        symbols: list[str] = []
+        owners: list[int | None] = []
+        words: list[str] = []
+        for token in tokens:
+            spoken = token.phonemes or ""
+            owner = None
+            if spoken and any(ch.isalnum() for ch in token.text):
+                owner = len(words)
+                words.append(token.text)
+            symbols.extend(spoken)
+            owners.extend([owner] * len(spoken))
+            if token.whitespace:
+                symbols.append(" ")
+                owners.append(None)
+        text = "".join(symbols)
+        lead = len(text) - len(text.lstrip(" "))
+        end = len(text.rstrip(" "))
+        return cls(text[lead:end], tuple(owners[lead:end]), tuple(words))
+
+    def piece(self, start: int, end: int) -> "PhonemizedText":
+        return PhonemizedText(self.phonemes[start:end], self.word_of_symbol[start:end], self.words)
+
+
+def timing_from_durations(text: PhonemizedText, vocab: dict[str, int], frames: np.ndarray, samples: int,
+                          source: str) -> SpeechTiming:
+    """Kokoro's duration predictor → phoneme and word spans. `frames` has one count per input token, the two
+    padding tokens included (the model speaks each token for max(1, count) frames of FRAME_SAMPLES samples);
+    `samples` is the length of the audio it made, which fixes the frame length exactly."""
+    frames = np.maximum(np.asarray(frames, dtype=np.float64).reshape(-1), 1.0)
+    kept = [i for i, symbol in enumerate(text.phonemes) if symbol in vocab]
+    if frames.shape[0] != len(kept) + 2:
+        raise ValueError(f"duration predictor gave {frames.shape[0]} values for {len(kept) + 2} tokens")
+    frame_s = samples / float(frames.sum()) / SAMPLE_RATE  # = FRAME_SAMPLES / SAMPLE_RATE for Kokoro-82M
+    spans = spans_from_frames((text.phonemes[i] for i in kept), frames[1:-1], frame_s, start_s=frames[0] * frame_s)
+    phonemes, word_spans = [], {}
+    for i, span in zip(kept, spans):
+        if text.phonemes[i] == " ":
+            continue
+        phonemes.append(span)
+        owner = text.word_of_symbol[i]
+        if owner is not None:
+            first = word_spans.get(owner, span)
+            word_spans[owner] = Span(text.words[owner], first.start, span.end)
+    return SpeechTiming(tuple(phonemes), tuple(word_spans[k] for k in sorted(word_spans)), samples / SAMPLE_RATE, source)
 
 
 class EmbeddedKokoro:
@@ -52,13 +132,9 @@ class EmbeddedKokoro:
     engine_id = "kokoro-onnx-int8"
 
     def __init__(self, model_path: Path, vocab: dict[str, int], voices: dict[str, np.ndarray], threads: int | None = None):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or max(1, min(8, os.cpu_count() or 1))
-        self.session = onnxruntime.InferenceSession(str(model_path), sess_options=options,
-                                                    providers=["CPUExecutionProvider"])
         self.model_path = Path(model_path)
+        # The same graph, also returning the duration predictor's rounded frame counts (the phoneme timing).
+        self.session = create_session(with_outputs(self.model_path, [DURATION_OUTPUT]), threads)
         self.vocab = vocab
         self.voice_packs = voices
 
@@ -83,26 +159,29 @@ class EmbeddedKokoro:
     def voices(self) -> list[str]:
         return sorted(self.voice_packs)
 
-    def _speak_phonemes(self, phonemes: str, voice: str, speed: float) -> torch.Tensor:
-        tokens = [self.vocab[p] for p in phonemes if p in self.vocab]
+    def _speak_piece(self, text: PhonemizedText, voice: str, speed: float) -> Utterance:
+        tokens = [self.vocab[p] for p in text.phonemes if p in self.vocab]
         if not tokens:
-            return torch.zeros(0)
+            return Utterance(torch.zeros(0), SAMPLE_RATE, SpeechTiming(source=self.engine_id))
         pack = self.voice_packs[voice]
         style = pack[min(len(tokens), len(pack)) - 1].reshape(1, -1)
-        audio = self.session.run(None, {
+        audio, frames = onnx_run(self.session, {
             "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
             "style": style,
             "speed": np.array([speed], dtype=np.float32),
-        })[0]
-        return torch.from_numpy(np.asarray(audio, dtype=np.float32).reshape(-1).copy())
+        }, ["audio", DURATION_OUTPUT])
+        samples = torch.from_numpy(np.asarray(audio, dtype=np.float32).reshape(-1).copy())
+        return Utterance(samples, SAMPLE_RATE,
+                         timing_from_durations(text, self.vocab, frames, samples.shape[0], self.engine_id))
 
-    def speak(self, text: str, voice: str, speed: float, british: bool = False) -> torch.Tensor:
-        """One chunk of English text (US or British pronunciation) → mono 24 kHz samples."""
+    def speak(self, text: str, voice: str, speed: float, british: bool = False) -> Utterance:
+        """One chunk of English text (US or British pronunciation) → mono 24 kHz speech with its phoneme timing."""
         if voice not in self.voice_packs:
             raise EngineUnavailableError(f"the embedded Kokoro has no voice {voice!r}; it has: {', '.join(self.voices())}.")
-        phonemes, _ = english_g2p(british)(text)
-        pieces = [self._speak_phonemes(p, voice, speed) for p in split_phonemes(phonemes)]
-        return torch.cat(pieces) if pieces else torch.zeros(0)
+        _, tokens = english_g2p(british)(text)
+        reading = PhonemizedText.from_tokens(tokens)
+        return join_utterances([self._speak_piece(reading.piece(a, b), voice, speed)
+                                for a, b in split_phoneme_ranges(reading.phonemes)], SAMPLE_RATE, 0.0)
 
 
 def kokoro_weights_error(folder: Path, voice: str = "af_heart", available: list[str] = ()) -> EngineUnavailableError:
@@ -153,15 +232,26 @@ class TorchKokoro:
             )
         return path
 
-    def speak(self, text: str, voice: str, speed: float, seed: int = 0, british: bool = False) -> torch.Tensor:
-        """One chunk → mono 24 kHz samples. The vocoder's excitation noise is drawn from `seed` (without touching
-        the global RNG), so the same input gives the same samples."""
+    def speak(self, text: str, voice: str, speed: float, seed: int = 0, british: bool = False) -> Utterance:
+        """One chunk → mono 24 kHz speech with its phoneme timing (KModel's predicted durations). The vocoder's
+        excitation noise is drawn from `seed` (without touching the global RNG), so the same input gives the same
+        samples."""
         if british != (self.pipeline.lang_code == "b"):
             raise EngineUnavailableError("this Kokoro pipeline was built for the other English; ask speech_engines "
                                          "for the engine of the language you want.")
         pack = self.pipeline.load_voice(str(self.voice_path(voice)))
+        vocab = self.pipeline.model.vocab
+        pieces = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            pieces = [r.audio for r in self.pipeline(text, voice=pack, speed=speed, split_pattern=None)
-                      if r.audio is not None]
-        return torch.cat([p.reshape(-1).float().cpu() for p in pieces]) if pieces else torch.zeros(0)
+            for result in self.pipeline(text, voice=pack, speed=speed, split_pattern=None):
+                if result.audio is None:
+                    continue
+                samples = result.audio.reshape(-1).float().cpu()
+                reading = PhonemizedText.from_tokens(result.tokens or [])
+                timing = None
+                if reading.phonemes == result.phonemes and result.pred_dur is not None:
+                    timing = timing_from_durations(reading, vocab, result.pred_dur.cpu().numpy(), samples.shape[0],
+                                                   self.engine_id)
+                pieces.append(Utterance(samples, SAMPLE_RATE, timing))
+        return join_utterances(pieces, SAMPLE_RATE, 0.0)

@@ -13,6 +13,7 @@ import torch
 from .audio_cache import AudioCache, cache_key
 from .audio_contract import check_waveform
 from .dsp import limit_peaks
+from .speech_timing import Utterance, join_timings
 from .text_chunks import chunk_text, clean_text
 
 log = logging.getLogger("ToonGen")
@@ -24,6 +25,17 @@ PEAK_CEILING = 0.99
 
 class ReferenceMissingError(FileNotFoundError):
     """An explicit F5-TTS request whose voice reference does not exist."""
+
+
+def crossfade_offsets(lengths: list[int], sample_rate: int, crossfade_s: float) -> tuple[list[int], int]:
+    """Where each clip starts when neighbours overlap by an equal-power cross-fade (clamped to the shorter clip's
+    half), and the joined length."""
+    offsets, total = [], 0
+    for index, length in enumerate(lengths):
+        overlap = 0 if index == 0 else min(int(crossfade_s * sample_rate), total // 2, length // 2)
+        offsets.append(total - overlap)
+        total += length - overlap
+    return offsets, total
 
 
 def join_with_crossfade(pieces: list[torch.Tensor], sample_rate: int, crossfade_s: float) -> torch.Tensor:
@@ -43,47 +55,73 @@ def join_with_crossfade(pieces: list[torch.Tensor], sample_rate: int, crossfade_
     return out
 
 
+def join_utterances(pieces: list[Utterance], sample_rate: int, crossfade_s: float) -> Utterance:
+    """Cross-faded join of chunks; the timing of each chunk moves to where its samples landed (kept only when every
+    chunk has timing)."""
+    pieces = [p for p in pieces if p.samples.numel()]
+    samples = join_with_crossfade([p.samples for p in pieces], sample_rate, crossfade_s)
+    offsets, total = crossfade_offsets([p.samples.shape[0] for p in pieces], sample_rate, crossfade_s)
+    timing = None
+    if pieces and all(p.timing is not None for p in pieces):
+        timing = join_timings([(p.timing, offset / sample_rate) for p, offset in zip(pieces, offsets)],
+                              total / sample_rate)
+    return Utterance(samples, sample_rate, timing)
+
+
+def as_utterance(spoken: torch.Tensor | Utterance, sample_rate: int) -> Utterance:
+    """Engines return an Utterance, or bare samples when they know no timing (F5-TTS)."""
+    if isinstance(spoken, Utterance):
+        if spoken.sample_rate != sample_rate:
+            raise ValueError(f"engine spoke at {spoken.sample_rate} Hz, expected {sample_rate} Hz")
+        return Utterance(spoken.samples.reshape(-1).to(torch.float32), sample_rate, spoken.timing)
+    return Utterance(spoken.reshape(-1).to(torch.float32), sample_rate, None)
+
+
 @dataclass
 class ChunkedSpeech:
-    """Speaks long text in chunks: `speak_chunk(text) -> 1-D samples`, or, when the engine can batch,
-    `speak_batch(texts) -> [1-D samples]` over `batch_size` chunks at a time. `on_chunk(done, total)` runs before
-    each batch and once at the end (it may raise to stop: ComfyUI's interrupt)."""
+    """Speaks long text in chunks: `speak_chunk(text) -> Utterance | 1-D samples`, or, when the engine can batch,
+    `speak_batch(texts) -> [Utterance | 1-D samples]` over `batch_size` chunks at a time. `on_chunk(done, total)`
+    runs before each batch and once at the end (it may raise to stop: ComfyUI's interrupt)."""
 
-    speak_chunk: Callable[[str], torch.Tensor] | None
+    speak_chunk: Callable[[str], torch.Tensor | Utterance] | None
     sample_rate: int
     max_chars: int
     crossfade_s: float = 0.03
     on_chunk: Callable[[int, int], None] | None = None
-    speak_batch: Callable[[list[str]], list[torch.Tensor]] | None = None
+    speak_batch: Callable[[list[str]], list[torch.Tensor | Utterance]] | None = None
     batch_size: int = 1
 
-    def __call__(self, text: str) -> torch.Tensor:
+    def __call__(self, text: str) -> Utterance:
+        """→ the whole text as one peak-limited mono Utterance (samples 1-D, timing when the engine gives it)."""
         chunks = chunk_text(clean_text(text), self.max_chars)
         step = max(1, self.batch_size) if self.speak_batch else 1
-        pieces: list[torch.Tensor] = []
+        pieces: list[Utterance] = []
         for start in range(0, len(chunks), step):
             if self.on_chunk:
                 self.on_chunk(start, len(chunks))
             group = chunks[start:start + step]
             spoken = self.speak_batch(group) if self.speak_batch else [self.speak_chunk(group[0])]
-            pieces.extend(p.reshape(-1).to(torch.float32) for p in spoken)
+            pieces.extend(as_utterance(p, self.sample_rate) for p in spoken)
         if self.on_chunk:
             self.on_chunk(len(chunks), len(chunks))
-        waveform = join_with_crossfade(pieces, self.sample_rate, self.crossfade_s).unsqueeze(0)
-        return limit_peaks(check_waveform(waveform, "synthesized speech"), self.sample_rate, PEAK_CEILING)
+        joined = join_utterances(pieces, self.sample_rate, self.crossfade_s)
+        waveform = check_waveform(joined.samples.unsqueeze(0), "synthesized speech")
+        limited = limit_peaks(waveform, self.sample_rate, PEAK_CEILING)
+        return Utterance(limited.reshape(-1), self.sample_rate, joined.timing)
 
 
-def cached_speech(cache: AudioCache | None, key_parts: dict, make: Callable[[], tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, int]:
-    """Return the cached audio for `key_parts`, or make it, store it and return it."""
+def cached_speech(cache: AudioCache | None, key_parts: dict, make: Callable[[], Utterance]) -> Utterance:
+    """Return the cached speech for `key_parts` (audio and timing), or make it, store it and return it."""
     if cache is None:
         return make()
     key = cache_key(**key_parts)
     hit = cache.get(key)
     if hit is not None:
-        return hit
-    waveform, rate = make()
-    cache.put(key, waveform, rate)
-    return waveform, rate
+        waveform, rate, timing = hit
+        return Utterance(waveform.reshape(-1), rate, timing)
+    spoken = make()
+    cache.put(key, spoken.samples.unsqueeze(0), spoken.sample_rate, spoken.timing)
+    return spoken
 
 
 @dataclass(frozen=True)

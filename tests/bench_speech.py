@@ -52,7 +52,7 @@ def main() -> int:
     # --- Kokoro -----------------------------------------------------------------------------------------------
     onnx = embedded_kokoro()
     onnx.speak("Warm up.", "jm_kumo", 1.0)
-    direct_s, clip = best_of(lambda: onnx.speak(SENTENCE, "jm_kumo", 1.0))
+    direct_s, clip = best_of(lambda: onnx.speak(SENTENCE, "jm_kumo", 1.0).samples)
     ours_s, ours = best_of(lambda: ChunkedSpeech(lambda c: onnx.speak(c, "jm_kumo", 1.0), 24000, 300)(SENTENCE))
     seconds = clip.shape[0] / 24000
     print(f"Kokoro-82M int8 ONNX (real weights): {seconds:.1f} s of audio, RTF {direct_s / seconds:.3f} direct, "

