@@ -29,7 +29,7 @@ run_tests() {
     fi
     local selection=()
     [[ $first == 1 || -n "$wanted" ]] || selection=(-m real_server)
-    echo "toongen: === ComfyUI $version: pytest ${selection[*]:-(all tests)} ===" >&2
+    echo "toongen: === ComfyUI $version: pytest ${selection[*]} $* ===" >&2
     rc=0 started=$SECONDS
     TOONGEN_COMFYUI_DIR="$comfy_dir" "$pass_venv/bin/python" -m pytest "${selection[@]}" "$@" || rc=$?
     [[ $rc == 5 && $first == 0 ]] && rc=0  # no real-server test among the selected ones
