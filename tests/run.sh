@@ -45,7 +45,7 @@ run_tests() {
 
 case "$command" in
   test)   run_tests "$@" ;;
-  render) exec "$venv/bin/python" "$here/render_main.py" "$@" ;;
+  render) exec "$venv/bin/python" workflows/render.py --start-comfyui "$(dirname "$venv")/comfyui" --cpu "$@" ;;
   bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-bench.txt"
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
   bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;
