@@ -42,6 +42,16 @@ def _load_asset(kind: str, name: str, max_seconds: float) -> io.NodeOutput:
     return io.NodeOutput(make_audio(waveform, rate))
 
 
+def _asset_fingerprint(kind: str, name: str) -> str:
+    """Changes when the file behind the name does (input/<file> replaced under the same name), so ComfyUI's cache
+    reloads it; a stat per queue, never a read."""
+    try:
+        stat = resolve_name(name, list_audio_assets(kind, _input_dir()), kind).stat()
+    except (OSError, ValueError):
+        return ""  # validation reports unknown names
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def _asset_combo(kind: str, tooltip: str) -> io.Combo.Input:
     names = list(list_audio_assets(kind, _input_dir()))
     return io.Combo.Input("name", options=names, default=names[0] if names else None, tooltip=tooltip)
@@ -83,6 +93,10 @@ class LoadBGM(io.ComfyNode):
         return _check_asset("bgm", name)
 
     @classmethod
+    def fingerprint_inputs(cls, name: str, max_seconds: float = DEFAULT_MAX_SECONDS) -> str:
+        return _asset_fingerprint("bgm", name)
+
+    @classmethod
     def execute(cls, name: str, max_seconds: float = DEFAULT_MAX_SECONDS) -> io.NodeOutput:
         return _load_asset("bgm", name, max_seconds)
 
@@ -103,6 +117,10 @@ class LoadSFX(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, name: str) -> bool | str:
         return _check_asset("sfx", name)
+
+    @classmethod
+    def fingerprint_inputs(cls, name: str, max_seconds: float = DEFAULT_MAX_SECONDS) -> str:
+        return _asset_fingerprint("sfx", name)
 
     @classmethod
     def execute(cls, name: str, max_seconds: float = DEFAULT_MAX_SECONDS) -> io.NodeOutput:
@@ -223,14 +241,17 @@ class LoudnessNormalize(io.ComfyNode):
                 io.Float.Input("true_peak_db", default=-1.0, min=-20.0, max=0.0, step=0.1,
                                tooltip="True-peak ceiling in dBTP, enforced by a look-ahead limiter."),
             ],
-            outputs=[io.Audio.Output(display_name="audio"), io.Float.Output(display_name="measured_lufs")],
+            outputs=[io.Audio.Output(display_name="audio"),
+                     io.Float.Output(display_name="measured_lufs",
+                                     tooltip="Integrated loudness of the output audio (LUFS): the target, unless "
+                                             "the true-peak limiter had to take level off.")],
         )
 
     @classmethod
     def execute(cls, audio: dict, target_lufs: float, true_peak_db: float) -> io.NodeOutput:
         waveform, rate = read_audio(audio)
-        out, before, _ = normalize_loudness(waveform, rate, target_lufs, true_peak_db)
-        return io.NodeOutput(make_audio(out, rate), before)
+        out, _, after = normalize_loudness(waveform, rate, target_lufs, true_peak_db)
+        return io.NodeOutput(make_audio(out, rate), after)
 
 
 class AudioToFrames(io.ComfyNode):

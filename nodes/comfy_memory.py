@@ -4,7 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from . import model_cache
-from .comfy_residency import comfy_managed_keys, make_resident, unload_tts_models
+from .comfy_residency import comfy_managed_keys, make_resident, unload_fingerprint, unload_tts_models
 
 
 class UnloadTTSModels(io.ComfyNode):
@@ -16,12 +16,15 @@ class UnloadTTSModels(io.ComfyNode):
             category="ToonGen/memory",
             description="Frees the speech models before the image models run. Wire it into the data path "
                         "(TTS audio → Unload → …, and e.g. EmptyLatentImage → Unload → KSampler): a link is the only "
-                        "order ComfyUI guarantees. Passes its input through unchanged; runs every time.",
+                        "order ComfyUI guarantees. Passes its input through unchanged. It runs when its inputs change "
+                        "(new speech) or when TTS models are loaded as the prompt starts; otherwise ComfyUI's cache "
+                        "answers for it and nothing after it runs again.",
             inputs=[
                 io.AnyType.Input("value", tooltip="Anything (latent, audio, …); returned unchanged."),
                 io.Audio.Input("audio", optional=True, tooltip="Link the speech here so this runs after it."),
                 io.Boolean.Input("unload_comfy_models", default=False,
-                                 tooltip="Also unload ComfyUI's own models (like the 'Unload models' button)."),
+                                 tooltip="Also unload ComfyUI's own models (like the 'Unload models' button) when "
+                                         "this node runs. Loaded ComfyUI models alone do not make it run again."),
                 io.Boolean.Input("empty_cuda_cache", default=True, tooltip="Return freed GPU memory to the driver."),
             ],
             outputs=[io.AnyType.Output(display_name="value"), io.Int.Output(display_name="models_unloaded")],
@@ -29,8 +32,10 @@ class UnloadTTSModels(io.ComfyNode):
         )
 
     @classmethod
-    def fingerprint_inputs(cls, **_) -> float:
-        return float("nan")  # never equal to itself: ComfyUI's cache never skips this node
+    def fingerprint_inputs(cls, **_) -> int:
+        # Changes only when TTS models are loaded as a prompt starts (so this node and what follows it run and
+        # free them); with nothing to free it stays the same and ComfyUI's cache answers. See comfy_residency.
+        return unload_fingerprint()
 
     @classmethod
     def execute(cls, value, unload_comfy_models: bool, empty_cuda_cache: bool, audio: dict | None = None) -> io.NodeOutput:

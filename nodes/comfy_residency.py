@@ -35,7 +35,16 @@ class ModuleHolder(torch.nn.Module):
 
 
 class TTSModelPatcher(comfy.model_patcher.ModelPatcher):
-    """A ToonGen TTS module as ComfyUI sees its models; unloading it evicts the engine from ToonGen's cache."""
+    """A ToonGen TTS module as ComfyUI sees its models; unloading it evicts the engine from ToonGen's cache.
+
+    Deliberately the classic ModelPatcher, not `comfy.model_patcher.CoreModelPatcher`: with dynamic VRAM (on by
+    default on NVIDIA GPUs in ComfyUI 0.33, comfy-aimdo) CoreModelPatcher becomes ModelPatcherDynamic, which
+    streams weights through ComfyUI's own cast layers (comfy.ops); the TTS engines are plain torch layers and must
+    be loaded whole. ComfyUI treats classic patchers beside dynamic ones as it treats its own (text encoders with
+    dynamic VRAM off):
+    `is_dynamic()` is False, so `partially_unload_ram` and the pin eviction never touch them, and
+    `model_patches_models()` is empty (no transformer_options patches).
+    """
 
     def __init__(self, module, cache_key: Hashable, load_device, offload_device):
         super().__init__(ModuleHolder(module), load_device=load_device, offload_device=offload_device)
@@ -80,6 +89,26 @@ def make_resident(key: Hashable, engine) -> None:
             _patchers[key] = patchers
     # Whole-model loads: the TTS modules are plain torch layers without ComfyUI's low-VRAM weight casting.
     mm.load_models_gpu(patchers, force_full_load=True)
+
+
+_unload_epoch = 0  # see unload_fingerprint
+
+
+def unload_fingerprint() -> int:
+    """The Unload node's fingerprint, taken by ComfyUI once per prompt before any node runs, and part of the cache
+    key of every node after it.
+
+    It must change when TTS models are loaded as the prompt starts (the node must run and free them before what
+    follows it), and otherwise stay what it was when the node last ran (a cached chain stays cached). So it is the
+    total number of model loads so far, sampled only while something is loaded: a model left loaded by a
+    speech-only run gives a new number once (Unload and the chain after it run), the next prompt finds nothing
+    loaded and gets that same number (all cached). New speech in the same prompt needs no new number: the Unload
+    node's audio input changes its cache key anyway, so it runs after the speech."""
+    global _unload_epoch
+    with _lock:
+        if model_cache.loaded_keys():
+            _unload_epoch = sum(model_cache.load_counts.values())
+        return _unload_epoch
 
 
 def comfy_managed_keys() -> list[Hashable]:

@@ -11,9 +11,19 @@ from .comfy_scenario import SCENARIO_NODES
 from .comfy_speech import SPEECH_NODES, install_interrupt_hooks
 
 
+def register_with_comfyui() -> None:
+    """The pack's global set-up: model folders, residency under ComfyUI's memory manager, GET /toongen/models,
+    Cancel reaching long model calls. Idempotent."""
+    register_model_folders()
+    register_residency_and_routes()
+    install_interrupt_hooks()
+
+
 class ToonGenExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        # Newer ComfyUI (0.33 here) awaits on_load before get_node_list: global set-up belongs here.
+        register_with_comfyui()
+
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        register_model_folders()
-        register_residency_and_routes()
-        install_interrupt_hooks()
+        register_with_comfyui()  # ComfyUI 0.3.75 never awaits on_load
         return [*AUDIO_NODES, *SPEECH_NODES, *SCENARIO_NODES, *MEMORY_NODES, *LIPSYNC_NODES]

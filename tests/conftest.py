@@ -1,13 +1,18 @@
-"""Shared fixtures: a real headless ComfyUI (session-wide), audio builders, offline model hubs."""
+"""Shared fixtures: a real headless ComfyUI (session-wide), audio builders, offline model hubs.
+
+Tests that use the `comfy` server (directly or through another fixture) are marked `real_server`: tests/run.sh runs
+the whole suite on ComfyUI 0.3.75, then `-m real_server` on every further ComfyUI version it built (0.33.0)."""
 from __future__ import annotations
 
 import math
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-from .comfy_server import ComfyServer
+from .comfy_server import ComfyServer, comfy_dir, comfyui_version, vhs_dir
 
 TOONGEN_NODE_IDS = (
     "ToonGenLoadBGM", "ToonGenLoadSFX", "ToonGenSFXEvents", "ToonGenMixAudio", "ToonGenLoudnessNormalize",
@@ -18,14 +23,61 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental model download mus
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# A test-only custom node (TestMemoryProbe) that records which TTS models are loaded at the moment it executes.
+TEST_NODES = Path(__file__).resolve().parent / "comfy_test_nodes"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_server: drives a real ComfyUI server (run on every tested version)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "comfy" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_server)
+
+
+def pytest_report_header(config):
+    try:
+        return f"ComfyUI {comfyui_version()} at {comfy_dir()}; VideoHelperSuite: {vhs_dir() or 'not unpacked'}"
+    except Exception as exc:  # no server tree: the comfy fixture fails with the fix
+        return f"ComfyUI: {exc}"
+
+
 @pytest.fixture(scope="session")
 def comfy(tmp_path_factory) -> ComfyServer:
-    """One real ComfyUI server for the session, with this checkout in custom_nodes/. Fails (never skips) when the
-    server or our nodes are missing: the import traceback is in the failure."""
-    server = ComfyServer(base_dir=tmp_path_factory.mktemp("comfy"))
-    server.start(expect_nodes=TOONGEN_NODE_IDS)
+    """One real ComfyUI server for the session, with this checkout, the test probe node and (when unpacked)
+    VideoHelperSuite in custom_nodes/. Fails (never skips) when the server or our nodes are missing: the import
+    traceback is in the failure."""
+    extra = tuple(p for p in (TEST_NODES / "memory_probe", vhs_dir()) if p)
+    server = ComfyServer(base_dir=tmp_path_factory.mktemp("comfy"), custom_nodes=extra)
+    server.start(expect_nodes=TOONGEN_NODE_IDS + ("TestMemoryProbe",))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def torch_kokoro_in_comfy(comfy):
+    """A tiny random Kokoro-82M (original-weights layout) in the server's models/tts/kokoro: the torch voices
+    (af_heart, am_adam) load as ComfyUI-managed models. Freed and removed afterwards."""
+    from .tiny_models import build_kokoro
+
+    folder = build_kokoro(comfy.base_dir / "models" / "tts" / "kokoro")
+    yield folder
+    unload_tts_models(comfy)
+    shutil.rmtree(folder)
+
+
+def unload_tts_models(comfy) -> None:
+    """Free every TTS model now, inside a prompt. (POST /free acts when ComfyUI's worker next wakes: on a loaded
+    machine that can be after the next test's prompt, which then loses the model it just loaded.)"""
+    comfy.run({
+        "1": {"class_type": "ToonGenLoadSFX", "inputs": {"name": "static_glitch"}},
+        "2": {"class_type": "ToonGenUnloadTTS", "inputs": {"value": ["1", 0], "unload_comfy_models": False,
+                                                           "empty_cuda_cache": True}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 1]}}})
+    state = comfy.get_json("/toongen/models")
+    assert not state["loaded"] and not state["comfy_managed"], state
 
 
 def tone(seconds: float, rate: int = 24000, freq: float = 220.0, amplitude: float = 0.3, channels: int = 1) -> torch.Tensor:

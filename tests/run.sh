@@ -2,10 +2,12 @@
 # The two set-up commands of the README:
 #   bash tests/run.sh render [--scenario ID] [--out DIR]   build the environment, render a scenario's audio on CPU
 #                                                          through a headless ComfyUI, print the file's path
-#   bash tests/run.sh test [pytest args]                   build the environment, run the test suite
+#   bash tests/run.sh test [pytest args]                   build the environments, run the test suite on ComfyUI
+#                                                          0.3.75, then its real-server tests on ComfyUI 0.33.0
 #   bash tests/run.sh bench                                the mixing benchmark (needs ffmpeg on PATH)
 #   bash tests/run.sh bench-speech                         speech RTF and overhead, full-size random models
 #   bash tests/run.sh bench-memory                         RSS of full-size TTS models loaded and unloaded
+# TOONGEN_COMFYUI_VERSIONS="0.33.0" (space-separated) limits `test` to those of the built ComfyUI versions.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$(dirname "$here")"
@@ -13,8 +15,36 @@ command="${1:-test}"
 shift || true
 venv="$(bash "$here/bootstrap.sh" | tail -n 1)"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+
+# Every test on the first version; only the tests that drive a real ComfyUI server (marked real_server by
+# tests/conftest.py) on the others: the rest never touches ComfyUI.
+run_tests() {
+  local versions_file="${TOONGEN_ENV_DIR:-$HOME/.cache/comfyui-toongen}/comfyui-versions.txt"
+  local wanted="${TOONGEN_COMFYUI_VERSIONS:-}" status=0 first=1 summary=() lines line version pass_venv comfy_dir rc started
+  mapfile -t lines < "$versions_file"
+  for line in "${lines[@]}"; do
+    read -r version pass_venv comfy_dir <<< "$line"
+    if [[ -n "$wanted" && " $wanted " != *" $version "* ]]; then
+      summary+=("ComfyUI $version: not selected (TOONGEN_COMFYUI_VERSIONS)"); continue
+    fi
+    local selection=()
+    [[ $first == 1 || -n "$wanted" ]] || selection=(-m real_server)
+    echo "toongen: === ComfyUI $version: pytest ${selection[*]} $* ===" >&2
+    rc=0 started=$SECONDS
+    TOONGEN_COMFYUI_DIR="$comfy_dir" "$pass_venv/bin/python" -m pytest "${selection[@]}" "$@" || rc=$?
+    [[ $rc == 5 && $first == 0 ]] && rc=0  # no real-server test among the selected ones
+    summary+=("ComfyUI $version: $([[ $rc == 0 ]] && echo passed || echo "FAILED (pytest exit $rc)") in $((SECONDS - started)) s")
+    [[ $rc == 0 ]] || status=$rc
+    first=0
+  done
+  grep -q "^0.33.0 " "$versions_file" \
+    || summary+=("ComfyUI 0.33.0: SKIPPED (../shared/upstream/comfyui-0.33.0.tar.gz not found; tested on 0.3.75 only)")
+  printf 'toongen: %s\n' "${summary[@]}" >&2
+  return $status
+}
+
 case "$command" in
-  test)   exec "$venv/bin/python" -m pytest "$@" ;;
+  test)   run_tests "$@" ;;
   render) exec "$venv/bin/python" workflows/render.py --start-comfyui "$(dirname "$venv")/comfyui" --cpu "$@" ;;
   bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-bench.txt"
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
