@@ -45,7 +45,12 @@ def transcribe(samples, rate: int) -> str:
     return " ".join(s.text.strip() for s in segments).strip()
 
 
+ABBREVIATIONS = {"dr": "doctor", "mr": "mister", "mrs": "missus", "ms": "miss", "st": "saint", "vs": "versus",
+                 "ok": "okay"}
+
+
 def normalize_words(text: str) -> str:
+    """Lower case, numbers as words, no punctuation, common abbreviations written out (whisper writes "Dr.")."""
     from num2words import num2words
 
     text = text.lower().replace("%", " percent").replace("&", " and ")
@@ -53,7 +58,7 @@ def normalize_words(text: str) -> str:
     text = re.sub(r"\d+(\.\d+)?", lambda m: " " + num2words(float(m.group()) if m.group(1) else int(m.group())) + " ", text)
     text = re.sub(r"['’]", "", text)
     text = re.sub(r"[^a-z]+", " ", text)
-    return " ".join(text.split())
+    return " ".join(ABBREVIATIONS.get(word, word) for word in text.split())
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
