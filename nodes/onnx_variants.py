@@ -145,7 +145,7 @@ def dequantize_model(proto) -> None:
             product = next(name for name in mul.input if name != cast.output[0])
             name = float_weight(node.input[1], node.input[3], g.weight_scale(product, a_scale), channel_axis=1)
             add.append(helper.make_node("MatMul", [g.float_input(activation), name], [mul.output[0]],
-                                        name=node.name + "_fp32"))
+                                        name=(node.name or node.output[0]) + "_fp32"))
             drop.update(id(n) for n in (node, cast, mul))
         elif node.op_type == "ConvInteger" and node.input[1] in g.inits:
             # ConvInteger(x_q, W_q, x_zp, W_zp) → Add(bias quantized at run time) → Cast → Mul(x_scale × W_scale)
@@ -170,7 +170,7 @@ def dequantize_model(proto) -> None:
                 raise ValueError(f"{node.name}: ConvInteger without a weight zero point")
             name = float_weight(node.input[1], zero_point, weight_scale, channel_axis=0)
             inputs = [g.float_input(activation), name] + ([bias] if bias else [])
-            conv = helper.make_node("Conv", inputs, [mul.output[0]], name=node.name + "_fp32")
+            conv = helper.make_node("Conv", inputs, [mul.output[0]], name=(node.name or node.output[0]) + "_fp32")
             conv.attribute.extend(node.attribute)
             add.append(conv)
             drop.update(id(n) for n in chain)
@@ -181,7 +181,7 @@ def dequantize_model(proto) -> None:
             inputs = [x, *weights, b, seq, h0, c0, p]
             while inputs and not inputs[-1]:
                 inputs.pop()
-            lstm = helper.make_node("LSTM", inputs, list(node.output), name=node.name + "_fp32")
+            lstm = helper.make_node("LSTM", inputs, list(node.output), name=(node.name or node.output[0]) + "_fp32")
             lstm.attribute.extend(node.attribute)
             add.append(lstm)
             drop.add(id(node))
