@@ -1,8 +1,8 @@
 """Renders ToonGen's ten voice-style reference clips from their recipes:
 assets/voices/{style}.recipe.json → {style}.wav + {style}.txt.
 
-    python assets/generate_voice_library.py            (in the test environment: bash tests/bootstrap.sh, then
-                                                         its bin/python)
+    python assets/generate_voice_library.py [STYLE …]  (in the test environment: bash tests/bootstrap.sh, then
+                                                         its bin/python; no STYLE: all ten)
 
 Nobody was recorded: each line below was written by us and spoken offline by the pack's own voices exactly as
 `Speak` speaks a style when F5-TTS cannot run (nodes/offline_speech.py `speak_recipe`: the recipe's voice or blend,
@@ -51,7 +51,12 @@ def main() -> None:
     from toongen.nodes.offline_speech import speak_recipe
     from toongen.nodes.voice_recipes import load_recipe
 
-    for style, line in LINES.items():
+    wanted = sys.argv[1:] or list(LINES)
+    unknown = sorted(set(wanted) - set(LINES))
+    if unknown:
+        raise SystemExit(f"unknown style {', '.join(unknown)}; styles: {', '.join(LINES)}")
+    for style in wanted:
+        line = LINES[style]
         recipe = load_recipe(VOICES / f"{style}.recipe.json")
         speech = speak_recipe(line, recipe, kokoro_folder=VOICES / "no-kokoro-weights")
         if not 5.0 <= speech.seconds <= 10.0:
