@@ -28,8 +28,8 @@ LINES = {
                     "calm.",
     "whispering_creep": "Don't turn around. I've been watching your garden grow for three days now, and it is "
                         "beautiful.",
-    "excited_host": "Welcome back to Guess That Dimension! Our next contestant has one minute to name every kind of "
-                    "cheese in the universe! Let's go!",
+    "excited_host": "Welcome back to the show! Our next contestant has one minute to name every kind of cheese in "
+                    "the universe! Let's go!",
     "deadpan_narrator": "The common office worker rarely leaves its cubicle. Here, one attempts to microwave fish.",
     "angry_chef": "What is this? This soup is raw! It's a liquid, and it's still raw! Get out of my kitchen, right "
                   "now!",
