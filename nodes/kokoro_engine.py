@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .english_g2p import english_g2p, spacy_model_alias
+from .model_downloads import HubFile, download_note, file_listing, missing
 from .onnx_session import create_session, with_outputs
 from .onnx_session import run as onnx_run
 from .onnx_variants import dequantize, to_float16
@@ -239,14 +240,19 @@ class EmbeddedKokoro:
                                 for a, b in split_phoneme_ranges(reading.phonemes)], SAMPLE_RATE, 0.0)
 
 
+def kokoro_hub_files(folder: Path, voice: str) -> list[HubFile]:
+    """The original weights' files one voice needs, in hexgrad/Kokoro-82M's layout under `folder`."""
+    return [HubFile(KOKORO_REPO, name, folder) for name in (*KOKORO_FILES, f"voices/{voice}.pt")]
+
+
 def kokoro_weights_error(folder: Path, voice: str = "af_heart", available: list[str] = ()) -> EngineUnavailableError:
-    """The one 'Kokoro weights missing' message: the exact files and folder, the download switch, what exists."""
-    expected = "\n".join(f"  {folder / name}" for name in (*KOKORO_FILES, f"voices/{voice}.pt"))
+    """The one 'Kokoro weights missing' message: the exact files and where to get them, whether ToonGen may
+    download them, what exists."""
+    files = missing(kokoro_hub_files(folder, voice)) or kokoro_hub_files(folder, voice)
     return EngineUnavailableError(
-        f"Kokoro voice {voice!r} needs the original weights. Put these files of https://huggingface.co/{KOKORO_REPO} "
-        f"here:\n{expected}\n(voices/<voice>.pt for every voice you use), or set TOONGEN_ALLOW_DOWNLOAD=1 to let "
-        "ToonGen fetch them from the Hugging Face Hub on first use. The embedded voices (jf_alpha, jm_kumo, …) need "
-        f"no download. Voices available now: {', '.join(available) or 'none'}."
+        f"Kokoro voice {voice!r} needs the original Kokoro-82M weights; missing (voices/<voice>.pt for every voice "
+        f"you use):\n{file_listing(files)}\n{download_note()} The embedded voices (jf_alpha, jm_kumo, …) need no "
+        f"download. Voices available now: {', '.join(available) or 'none'}."
     )
 
 

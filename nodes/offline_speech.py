@@ -9,7 +9,8 @@ from typing import Callable
 from .audio_cache import AudioCache, file_digest
 from .kokoro_engine import SAMPLE_RATE, KokoroBlend
 from .speech import ChunkedSpeech, cached_speech
-from .speech_engines import embedded_kokoro_voices, offline_engine, offline_voices
+from .model_downloads import downloads_allowed
+from .speech_engines import KOKORO_HUB_VOICES, embedded_kokoro_voices, offline_engine, offline_voices
 from .speech_timing import Utterance
 from .text_chunks import check_speakable, clean_text
 from .voice_effects import shape_speech
@@ -28,12 +29,14 @@ def recipe_voice(recipe: Recipe) -> str | KokoroBlend:
 
 
 def check_recipe_voices(recipe: Recipe, kokoro_folder: Path, where: str = "recipe") -> None:
-    check_voices(recipe, offline_voices(kokoro_folder), embedded_kokoro_voices(), where)
+    """Recipe voices must be installed (or, with downloads on, be Kokoro-82M voices fetched on first use)."""
+    available = [*offline_voices(kokoro_folder), *(KOKORO_HUB_VOICES if downloads_allowed() else ())]
+    check_voices(recipe, available, embedded_kokoro_voices(), where)
 
 
 def _engine_speech(text: str, voice, speed: float, british: bool, kokoro_folder: Path, device: str,
                    on_chunk: Callable[[int, int], None] | None) -> tuple[Callable[[], Utterance], dict]:
-    engine = offline_engine(voice, kokoro_folder, device, british)
+    engine = offline_engine(voice, kokoro_folder, device, british, progress=on_chunk)
     name = voice.name if isinstance(voice, KokoroBlend) else voice
     key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "voice": name,
            "speed": round(speed, 4), "text": text, "rate": SAMPLE_RATE, "british": british}

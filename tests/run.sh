@@ -16,7 +16,7 @@ venv="$(bash "$here/bootstrap.sh" | tail -n 1)"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 case "$command" in
   test)   exec "$venv/bin/python" -m pytest "$@" ;;
-  render) exec "$venv/bin/python" "$here/render_main.py" "$@" ;;
+  render) exec "$venv/bin/python" workflows/render.py --start-comfyui "$(dirname "$venv")/comfyui" --cpu "$@" ;;
   bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-bench.txt"
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
   bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;

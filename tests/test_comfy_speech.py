@@ -14,7 +14,7 @@ import soundfile
 from . import bs1770_meter
 from .comfy_server import REPO, ComfyError
 
-WORKFLOW = json.loads((REPO / "workflows" / "toongen_audio_only.api.json").read_text())
+WORKFLOW = json.loads((REPO / "workflows" / "api" / "toongen_audio_only.json").read_text())
 
 
 def test_audio_only_workflow_renders_a_scenario_to_wav(comfy):

@@ -87,12 +87,12 @@ def test_96k_stereo_reference_is_conformed():
 
 
 def test_missing_f5_weights_name_every_file(tmp_path, monkeypatch):
-    monkeypatch.delenv("TOONGEN_ALLOW_DOWNLOAD", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EngineUnavailableError) as info:
         F5Engine(tmp_path)
     for name in REQUIRED_FILES:
         assert str(tmp_path / name) in str(info.value)
-    assert "TOONGEN_ALLOW_DOWNLOAD" in f5_problem(tmp_path)
+    assert "downloads are off here (HF_HUB_OFFLINE=1)" in f5_problem(tmp_path)
 
 
 def test_f5_inference_imports_no_training_or_ui_stack():

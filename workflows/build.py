@@ -1,0 +1,410 @@
+"""The one source of ToonGen's shipped workflows: each is described once here (its graph and its layout by
+stages) and written twice — the graph-editor file `workflows/<name>.json` (a template ComfyUI lists) and the
+API-format twin `workflows/api/<name>.json` (for /prompt and the render command) — so the two never drift.
+
+    python workflows/build.py --server http://127.0.0.1:8188     # a ComfyUI with ToonGen installed
+    python workflows/build.py --object-info object_info.json
+
+Our nodes' interfaces come from that server's /object_info; the core and video-pack nodes' from
+tests/fixtures/node_specs.json (measured on a real frontend) and the node sizes the frontend computes from
+tests/fixtures/frontend_node_sizes.json (`python -m tests.frontend` measures them again, rewrites these files and
+redraws the thumbnails). The clip workflows start from the reference graph the real /prompt accepted
+(tests/fixtures/recommended_graph.api.json) and put ToonGen's nodes where its two stand-ins were.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tomllib
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from catalog import CORE_CNR_ID, F5_FILES, LIVEPORTRAIT_FILES, MODELS, PACKS, TOONGEN, ModelFile
+    from ui_format import UI_ONLY, Column, Layout, Route, Stage, api_graph, to_ui
+else:
+    from .catalog import CORE_CNR_ID, F5_FILES, LIVEPORTRAIT_FILES, MODELS, PACKS, TOONGEN, ModelFile
+    from .ui_format import UI_ONLY, Column, Layout, Route, Stage, api_graph, to_ui
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+API_DIR = HERE / "api"
+FIXTURES = REPO / "tests" / "fixtures"
+REFERENCE = FIXTURES / "recommended_graph.api.json"
+SPECS = FIXTURES / "node_specs.json"
+SIZES = FIXTURES / "frontend_node_sizes.json"
+FPS = 24.0
+
+# ComfyUI's group colour palette (LGraphCanvas.node_colors groupcolor)
+COLORS = {"readme": "#b58b2a", "script": "#3f789e", "mix": "#88A", "unload": "#A88", "flux": "#b06634",
+          "mouth": "#a1309b", "animatediff": "#8A8", "video": "#8AA", "save": "#8AA"}
+
+
+@dataclass
+class Workflow:
+    graph: dict                  # API format; frontend-only nodes (the note) included, dropped from the API twin
+    layout: Layout
+    note: str                    # the MarkdownNote's text
+
+
+# --- the mouth editors: one ExpressionEditor per preset, chained through motion_link in command-index order ----
+
+@dataclass(frozen=True)
+class MouthPreset:
+    title: str
+    values: dict                 # ExpressionEditor widget values that differ from its defaults (aaa, eee, woo, …)
+
+
+# ToonGenLipCommand's open levels 1..3 (index 0 of its command is the source face, mouth closed).
+OPEN_LEVELS = [MouthPreset(f"Mouth open {k}/3 (aaa {aaa})", {"aaa": aaa}) for k, aaa in ((1, 30), (2, 60), (3, 100))]
+EDITOR_DEFAULTS = {"rotate_pitch": 0, "rotate_yaw": 0, "rotate_roll": 0, "blink": 0, "eyebrow": 0, "wink": 0,
+                   "pupil_x": 0, "pupil_y": 0, "aaa": 0, "eee": 0, "woo": 0, "smile": 0, "src_ratio": 1,
+                   "sample_ratio": 1, "sample_parts": "OnlyExpression", "crop_factor": 1.7}
+FIRST_EDITOR_ID = 40
+EDITORS_PER_ROW = 4
+
+
+def expression_editors(presets: list[MouthPreset], source_image: list) -> dict:
+    """N chained ExpressionEditors: the k-th (1-based) is the command's index k."""
+    editors = {}
+    for k, preset in enumerate(presets):
+        node_id = str(FIRST_EDITOR_ID + k)
+        inputs = {**EDITOR_DEFAULTS, **preset.values}
+        if k == 0:
+            inputs["src_image"] = source_image
+        else:
+            inputs["motion_link"] = [str(FIRST_EDITOR_ID + k - 1), 1]
+        editors[node_id] = {"inputs": inputs, "class_type": "ExpressionEditor", "_meta": {"title": preset.title}}
+    return editors
+
+
+def presets_from_file(path: Path) -> list[MouthPreset]:
+    """Presets in the form of assets/mouth_shapes.json: {"editors": ["A", …], "presets": {"A": {"aaa": 0, …}}},
+    the editors in command-index order (index 0 is the source face, the rest pose)."""
+    data = json.loads(path.read_text())
+    return [MouthPreset(f"Mouth {shape}", data["presets"][shape]) for shape in data["editors"]]
+
+
+def editor_rows(count: int) -> list[list[str]]:
+    ids = [str(FIRST_EDITOR_ID + k) for k in range(count)]
+    return [ids[i:i + EDITORS_PER_ROW] for i in range(0, count, EDITORS_PER_ROW)]
+
+
+# --- the workflows --------------------------------------------------------------------------------------------
+
+def _node(class_type: str, title: str, inputs: dict) -> dict:
+    return {"inputs": inputs, "class_type": class_type, "_meta": {"title": title}}
+
+
+def _note(title: str) -> dict:
+    return _node("MarkdownNote", title, {})
+
+
+def script_and_mix(scenario: str, speak: str, mix: str, loudness: str, frames: str) -> tuple[list[Stage], list[Route]]:
+    """The two audio stages both kinds of workflow open with. The scenario's music and effects pass under Speak
+    on a lane; the voice leaves Speak at its top."""
+    stages = [Stage("1 · Script & voice", COLORS["script"], [Column([[scenario]]), Column([[speak]])]),
+              Stage("2 · Mix & loudness", COLORS["mix"], [Column([[mix]]), Column([[loudness]]), Column([[frames]])])]
+    routes = [Route((scenario, 3), [(mix, "bgm")], offset=28, approach=36),
+              Route((scenario, 4), [(mix, "sfx_events")], offset=16, approach=24)]
+    return stages, routes
+
+
+def audio_only() -> Workflow:
+    graph = {
+        "1": _node("ToonGenScenario", "Scenario", {"scenario": "fake_doors", "sfx_time_s": 0.0}),
+        "2": _node("ToonGenSpeak", "Speak (auto)", {
+            "text": ["1", 1], "engine": "auto", "voice_style": "(none)", "kokoro_voice": "jm_kumo", "speed": 1.0,
+            "seed": 0, "voice_style_from": ["1", 2]}),
+        "3": _node("ToonGenMixAudio", "Mix voice + BGM + SFX", {
+            "voice": ["2", 0], "bgm": ["1", 3], "sfx_events": ["1", 4], "mix_ratio": 0.3, "loop_bgm": True,
+            "duck_db": 12.0, "duck_attack_ms": 30.0, "duck_release_ms": 400.0, "fade_in_s": 0.0, "fade_out_s": 0.5,
+            "tail_s": 1.0, "sample_rate": "44100", "channels": "stereo"}),
+        "4": _node("ToonGenLoudnessNormalize", "Loudness -16 LUFS", {"audio": ["3", 0], "target_lufs": -16.0,
+                                                                     "true_peak_db": -1.0}),
+        "5": _node("ToonGenAudioToFrames", "Audio → frames", {"audio": ["4", 0], "fps": FPS, "min_frames": 16,
+                                                              "multiple_of": 1}),
+        "6": _node("ToonGenSaveWAV", "Save WAV", {"audio": ["5", 2], "filename_prefix": "toongen/clip"}),
+        "7": _node("PreviewAudio", "Preview", {"audio": ["5", 2]}),
+        "8": _note("Read me: what this workflow does"),
+    }
+    audio_stages, audio_routes = script_and_mix("1", "2", "3", "4", "5")
+    layout = Layout(stages=[
+        Stage("Read me first", COLORS["readme"], [Column([["8"]])]),
+        *audio_stages,
+        Stage("3 · Save", COLORS["save"], [Column([["6"], ["7"]])]),
+    ], routes=audio_routes, min_sizes={"8": (560, 440), "2": (400, 0)})
+    return Workflow(graph, layout, note=_audio_note(graph))
+
+
+FLUX_NOTES = {
+    "gguf": "Flux schnell as GGUF Q4 is the 12 GB choice: ≈ 7.5 GB at its peak (estimated).",
+    "nf4": "The NF4 loader is deprecated upstream in favour of GGUF: prefer the GGUF workflow on a new install.",
+    "fp8": "ComfyUI's own schnell checkpoint. On a 12 GB GPU ComfyUI offloads part of it (slow): prefer GGUF there.",
+}
+FLUX_LOADERS = {
+    "nf4": ("Flux schnell NF4", {"1": _node("CheckpointLoaderNF4", "Load Flux schnell NF4",
+                                            {"ckpt_name": "flux1-schnell-bnb-nf4.safetensors"})}),
+    "fp8": ("Flux schnell fp8", {"1": _node("CheckpointLoaderSimple", "Load Flux schnell fp8",
+                                            {"ckpt_name": "flux1-schnell-fp8.safetensors"})}),
+    "gguf": ("Flux schnell GGUF Q4", {
+        "1": _node("UnetLoaderGGUF", "Load Flux schnell Q4_K_S (GGUF)", {"unet_name": "flux1-schnell-Q4_K_S.gguf"}),
+        "37": _node("DualCLIPLoaderGGUF", "Load T5 Q5_K_M (GGUF) + CLIP-L", {
+            "clip_name1": "t5-v1_1-xxl-encoder-Q5_K_M.gguf", "clip_name2": "clip_l.safetensors", "type": "flux"}),
+        "38": _node("VAELoader", "Load Flux VAE", {"vae_name": "ae.safetensors"})}),
+}
+
+
+def clip(flux: str, editors: list[MouthPreset] = OPEN_LEVELS) -> Workflow:
+    flux_title, loaders = FLUX_LOADERS[flux]
+    graph = copy.deepcopy(json.loads(REFERENCE.read_text()))
+    for replaced in ("1", "8", "9", "10", "11", "23"):  # loader, editors ×3, the two stand-ins (lip STRING, audio)
+        del graph[replaced]
+    graph.update(copy.deepcopy(loaders))
+    model, clip_, vae = (["1", 0], ["37", 0], ["38", 0]) if flux == "gguf" else (["1", 0], ["1", 1], ["1", 2])
+    graph.update({
+        "30": _node("ToonGenScenario", "Scenario", {"scenario": "fake_doors", "sfx_time_s": 0.0}),
+        "31": _node("ToonGenSpeak", "Speak (auto)", {
+            "text": ["30", 1], "engine": "auto", "voice_style": "(none)", "kokoro_voice": "jm_kumo", "speed": 1.0,
+            "seed": 0, "nfe_steps": 32, "cfg_strength": 2.0, "cross_fade_s": 0.15, "voice_style_from": ["30", 2]}),
+        "32": _node("ToonGenUnloadTTS", "Unload TTS before Flux", {
+            "value": ["4", 0], "audio": ["31", 0], "unload_comfy_models": False, "empty_cuda_cache": True}),
+        "33": _node("ToonGenLipCommand", "Speech → mouth command", {
+            "voice": ["31", 0], "fps": FPS, "open_levels": len(editors), "silence_db": -35.0, "hysteresis_db": 3.0,
+            "transition_frames": 2}),
+        "34": _node("ToonGenMixAudio", "Mix voice + BGM + SFX", {
+            "voice": ["31", 0], "bgm": ["30", 3], "sfx_events": ["30", 4], "mix_ratio": 0.3, "loop_bgm": True,
+            "duck_db": 12.0, "duck_attack_ms": 30.0, "duck_release_ms": 400.0, "fade_in_s": 0.0, "fade_out_s": 0.5,
+            "tail_s": 0.0, "sample_rate": "same as voice", "channels": "stereo"}),
+        "35": _node("ToonGenLoudnessNormalize", "Loudness -16 LUFS", {"audio": ["34", 0], "target_lufs": -16.0,
+                                                                      "true_peak_db": -1.0}),
+        "36": _node("ToonGenAudioToFrames", "Audio → frames", {"audio": ["35", 0], "fps": FPS, "min_frames": 16,
+                                                               "multiple_of": 1}),
+        "39": _note("Read me: packs and model files"),
+    })
+    graph.update(expression_editors(editors, source_image=["7", 0]))
+    last_editor = str(FIRST_EDITOR_ID + len(editors) - 1)
+    titles = {"2": "Flux prompt (the scenario's)", "3": "No negative (Flux)", "4": "Empty latent 1024×576",
+              "5": "Flux KSampler (4 steps)", "6": "Flux VAE Decode", "7": "Face for LivePortrait 512²",
+              "12": "Advanced Live Portrait", "13": "Load ToonYou (SD 1.5)", "18": "AnimateDiff prompt",
+              "19": "AnimateDiff negative", "20": "VAE Encode (the animated face)",
+              "21": "AnimateDiff KSampler (denoise 0.35)", "22": "VAE Decode", "24": "Video Combine (MP4 + audio)"}
+    for node_id, title in titles.items():
+        graph[node_id]["_meta"]["title"] = title
+    graph["2"]["inputs"].update(text=["30", 0], clip=clip_)    # the scenario's visual prompt → Flux
+    graph["4"]["inputs"].update(width=1024, height=576)      # the plan's 16:9 frame
+    graph["5"]["inputs"].update(model=model, latent_image=["32", 0])  # through the Unload node: speech is done first
+    graph["6"]["inputs"]["vae"] = vae
+    graph["12"]["inputs"].update(command=["33", 0], motion_link=[last_editor, 1])  # mouth motion from the clean voice
+    graph["24"]["inputs"].update(audio=["36", 2], frame_rate=FPS, filename_prefix="toongen/clip")
+
+    if flux == "gguf":  # the VAE loader sits under the sampler, next to the decoder it feeds
+        flux_columns = [Column([["1"], ["37"]]), Column([["2"]], dy=60), Column([["3"]], dy=120),
+                        Column([["5"], ["38"]]), Column([["6"]]), Column([["7"]])]
+        vae_route = []
+    else:
+        flux_columns = [Column([["1"]]), Column([["2"]], dy=60), Column([["3"]], dy=120), Column([["5"]]),
+                        Column([["6"]]), Column([["7"]])]
+        vae_route = [Route(("1", 2), [("6", "vae")])]
+    audio_stages, audio_routes = script_and_mix("30", "31", "34", "35", "36")
+    layout = Layout(stages=[
+        Stage("Read me first", COLORS["readme"], [Column([["39"]])]),
+        *audio_stages,
+        Stage("3 · Unload TTS before Flux", COLORS["unload"], [Column([["4"]]), Column([["32"]])]),
+        Stage(f"4 · Flux image ({flux_title})", COLORS["flux"], flux_columns),
+        Stage("5 · Mouth shapes & LivePortrait", COLORS["mouth"], [
+            Column([["33"], *editor_rows(len(editors))]), Column([["12"]])]),
+        Stage("6 · AnimateDiff (ToonYou + v3 motion)", COLORS["animatediff"], [
+            Column([["13"]]), Column([["14"]], dy=80), Column([["15"], ["16"]], dy=80), Column([["17"]]),
+            Column([["18"], ["19"]], dy=60), Column([["21"], ["20"]]), Column([["22"]])]),
+        Stage("7 · Video out", COLORS["video"], [Column([["24"]])]),
+    ], routes=[
+        Route(("30", 0), [("2", "text")], side="above"),
+        Route(("31", 0), [("32", "audio"), ("33", "voice")], side="above"),
+        *audio_routes,
+        Route(("32", 0), [("5", "latent_image")]),
+        *vae_route,
+        Route(("12", 0), [("20", "pixels")]),                            # the animated face
+        Route(("13", 1), [("18", "clip"), ("19", "clip")], offset=28),   # ToonYou's CLIP and VAE pass under
+        Route(("13", 2), [("20", "vae"), ("22", "vae")], approach=24),   # the AnimateDiff loaders
+        Route(("36", 2), [("24", "audio")]),
+    ], min_sizes={"39": (600, 580), "31": (400, 0), "2": (400, 200), "18": (400, 160), "19": (400, 160),
+                  "24": (320, 620)})
+    return Workflow(graph, layout, note=_clip_note(graph, flux_title, FLUX_NOTES[flux]))
+
+
+WORKFLOWS: dict[str, Callable[[], Workflow]] = {
+    "toongen_audio_only": audio_only,
+    "toongen_clip_flux_gguf": lambda: clip("gguf"),
+    "toongen_clip_flux_nf4": lambda: clip("nf4"),
+    "toongen_clip_flux_fp8": lambda: clip("fp8"),
+}
+
+
+# --- notes and node properties --------------------------------------------------------------------------------
+
+def _specs() -> dict:
+    return {k: v for k, v in json.loads(SPECS.read_text()).items() if not k.startswith("_")}
+
+
+def packs_used(graph: dict, specs: dict) -> dict:
+    """pack repo → (Pack, [node types]) for the third-party nodes of a graph."""
+    used: dict = {}
+    for node in graph.values():
+        repo = specs.get(node["class_type"], {}).get("pack")
+        if repo in PACKS:
+            used.setdefault(repo, (PACKS[repo], []))
+            if node["class_type"] not in used[repo][1]:
+                used[repo][1].append(node["class_type"])
+    return used
+
+
+def model_files(graph: dict) -> list[ModelFile]:
+    """The model files a graph loads, in the catalog's order (Flux first, then AnimateDiff's)."""
+    names = {value for node in api_graph(graph).values() for value in node["inputs"].values()
+             if isinstance(value, str)}
+    return [model for name, model in MODELS.items() if name in names]
+
+
+def _file_table(files) -> list[str]:
+    rows = ["| file | folder | size |", "|---|---|---|"]
+    rows += [f"| [{m.name}]({m.url}) | `models/{m.folder}/` | {m.size} |" for m in files]
+    return rows
+
+
+def _clip_note(graph: dict, flux_title: str, flux_note: str) -> str:
+    specs = _specs()
+    lines = [
+        f"# ToonGen clip · {flux_title}",
+        "A scenario is spoken (**1**), mixed with its music and effects and normalized to -16 LUFS (**2**). "
+        "The TTS models are then freed (**3**) before Flux draws the character (**4**); the clean voice drives "
+        "its mouth through LivePortrait (**5**), AnimateDiff restyles the frames (**6**) and Video Combine writes "
+        "the MP4 with the mixed track (**7**). One process, 12 GB of VRAM; pick another scenario in **Scenario**.",
+        flux_note,
+        "## Packs to install",
+        "Manager → *Install Missing Custom Nodes* offers them (the nodes carry their registry ids):",
+    ]
+    lines += [f"- **{pack.title}** — {', '.join(types)}" for pack, types in packs_used(graph, specs).values()]
+    lines += ["## Model files", *_file_table(model_files(graph)),
+              "", "AdvancedLivePortrait downloads its own weights on the first run:",
+              *[f"- `models/{m.folder}/` {m.name} — {m.size} ({m.source})" for m in LIVEPORTRAIT_FILES],
+              "", "Sizes are the published files'; ≈ marks an approximate one."]
+    return "\n".join(lines)
+
+
+def _audio_note(graph: dict) -> str:
+    return "\n".join([
+        "# ToonGen · audio only (CPU)",
+        "A scenario's script is spoken (**1**), its music looped and ducked under the voice with its effects, "
+        "normalized to -16 LUFS / -1 dBTP and padded to whole video frames (**2**), then saved as a 16-bit WAV "
+        "in `output/toongen/` and previewed (**3**). Pick another scenario in **Scenario**, another voice in "
+        "**Speak**.",
+        "## Packs to install", "None: only ToonGen.",
+        "## Model files",
+        "None needed: the Kokoro-82M voice (int8 ONNX, 92 MB) installs from PyPI with ToonGen. For voice cloning "
+        "(`engine` auto / f5_tts with a `voice_style`), add F5-TTS:",
+        *_file_table(F5_FILES),
+        "", "≈: approximate sizes (fp32 parameter counts). ToonGen downloads missing files into those folders on "
+        "first use (`HF_HUB_OFFLINE=1` or `TOONGEN_ALLOW_DOWNLOAD=0` turn that off).",
+    ])
+
+
+def node_properties(graph: dict, specs: dict, versions: dict[str, str]) -> dict[str, dict]:
+    """Node properties as ComfyUI-Manager and the frontend read them: `cnr_id` (+ `aux_id`) and `ver` of the
+    node's pack, and `models` (name, url, directory) on loaders, which the frontend's missing-models dialog offers."""
+    properties = {}
+    for node_id, node in graph.items():
+        node_type = node["class_type"]
+        if node_type in UI_ONLY:
+            properties[node_id] = {}
+            continue
+        spec = specs.get(node_type, {})
+        props = {"Node name for S&R": node_type}
+        if node_type.startswith("ToonGen"):
+            props.update(cnr_id=TOONGEN.cnr_id, ver=versions["toongen"])
+        elif spec.get("pack") in PACKS:
+            pack = PACKS[spec["pack"]]
+            props.update(cnr_id=pack.cnr_id, aux_id=pack.repo, ver=spec["commit"])
+        elif spec.get("python_module", "").split(".")[0] in ("nodes", "comfy_extras"):
+            props.update(cnr_id=CORE_CNR_ID, ver=versions["comfyui"])
+        else:
+            raise ValueError(f"{node_type}: pack unknown (add it to tests/fixtures/node_specs.json and catalog.py)")
+        models = [{"name": m.name, "url": m.url, "directory": m.folder}
+                  for m in model_files({node_id: node})]
+        if models:
+            props["models"] = models
+        properties[node_id] = props
+    return properties
+
+
+def versions() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    comfyui = project["tool"]["comfy"]["requires-comfyui"].lstrip(">=~ ")
+    return {"toongen": project["project"]["version"], "comfyui": comfyui}
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+
+def interfaces(live_object_info: dict) -> tuple[dict, dict]:
+    """(object_info, specs): ours from the live server, everything else from the measured fixture."""
+    specs = _specs()
+    object_info = {**specs, **{k: v for k, v in live_object_info.items() if k.startswith("ToonGen")}}
+    object_info.update({k: v for k, v in live_object_info.items() if k not in object_info})
+    return object_info, specs
+
+
+def render(live_object_info: dict, sizes: dict | None = None) -> dict[Path, dict]:
+    """Every workflow file (path → JSON), UI and API."""
+    object_info, specs = interfaces(live_object_info)
+    sizes = json.loads(SIZES.read_text()) if sizes is None and SIZES.exists() else (sizes or {})
+    ver = versions()
+    files = {}
+    for name, make in WORKFLOWS.items():
+        wf = make()
+        workflow_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-toongen/workflows/{name}"))
+        note_id = next(k for k, n in wf.graph.items() if n["class_type"] == "MarkdownNote")
+        files[HERE / f"{name}.json"] = to_ui(workflow_id, wf.graph, wf.layout, object_info, specs,
+                                             sizes.get(name, {}), node_properties(wf.graph, specs, ver),
+                                             ui_values={note_id: [wf.note]})
+        files[API_DIR / f"{name}.json"] = api_graph(wf.graph)
+    return files
+
+
+def dump(data: dict) -> str:
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+
+def write(files: dict[Path, dict]) -> None:
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump(data))
+        print(f"wrote {path.relative_to(REPO)}")
+
+
+def fetch_object_info(server: str) -> dict:
+    with urllib.request.urlopen(server.rstrip("/") + "/object_info", timeout=60) as response:
+        return json.loads(response.read())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write ToonGen's UI and API workflows from their one description.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--server", help="URL of a ComfyUI with ToonGen installed (its /object_info)")
+    source.add_argument("--object-info", type=Path, help="a saved /object_info of such a server")
+    args = parser.parse_args(argv)
+    live = fetch_object_info(args.server) if args.server else json.loads(args.object_info.read_text())
+    missing = [n for n in ("ToonGenSpeak", "ToonGenScenario") if n not in live]
+    if missing:
+        parser.error(f"that /object_info has no ToonGen nodes ({', '.join(missing)}): is ToonGen installed there?")
+    write(render(live))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
