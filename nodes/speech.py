@@ -133,11 +133,13 @@ class EngineChoice:
 
 def choose_engine(requested: str, style: str, references: dict[str, Path], f5_problem: str | None) -> EngineChoice:
     """The plan's rules. `references` maps voice styles to reference clips that exist; `f5_problem` says why F5
-    cannot run here (package or weights missing), or is None when it can.
+    cannot run here (package or weights missing), or is None when it can. engine "kokoro" in the result means the
+    offline voices (the style's recipe, or the kokoro_voice widget when no style is given).
 
-    auto: clone with F5 when the style's reference exists and F5 can run, else Kokoro with a warning that says why.
+    auto: clone with F5 when the style's reference exists and F5 can run, else the offline voices, with a warning
+    that says why.
     f5_tts: a missing reference or an F5 that cannot run is an error, never a silent fallback.
-    kokoro: never touches F5 and ignores the style.
+    kokoro: never touches F5.
     """
     if requested not in ENGINES:
         raise ValueError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINES)}.")
@@ -161,5 +163,6 @@ def choose_engine(requested: str, style: str, references: dict[str, Path], f5_pr
         why = f"F5-TTS cannot run ({f5_problem})"
     else:
         return EngineChoice("f5_tts", reference, f"auto: cloning {reference.name} with F5-TTS")
-    log.warning("ToonGen Speak: %s; falling back to Kokoro.", why)
-    return EngineChoice("kokoro", None, f"auto: fell back to Kokoro because {why}")
+    if style:  # with no style at all the offline voice is simply what was asked for
+        log.warning("ToonGen Speak: %s; falling back to the offline voices.", why)
+    return EngineChoice("kokoro", None, f"auto: offline voice because {why}")

@@ -1,7 +1,8 @@
 """Speech benchmark (printed figures, not a test), on the CPU with FULL-SIZE random-weight models (the same
 architectures, parameter counts and compute as the released weights):
 
-* Kokoro-82M through the `kokoro` package (KModel + KPipeline) and the real embedded int8 ONNX model;
+* Kokoro-82M through the `kokoro` package (KModel + KPipeline) and the real embedded ONNX model (in the number
+  format picked for this CPU; `bench-voices` compares int8, fp32 and fp16);
 * F5-TTS v1 Base (DiT 1024×22) + Vocos: real-time factor at 32 and 16 NFE, extrapolated from timed 1- and 2-step
   runs (the flow steps cost the same each; the rest is constant), because a full 32-step run takes many minutes on
   two cores;
@@ -55,7 +56,7 @@ def main() -> int:
     direct_s, clip = best_of(lambda: onnx.speak(SENTENCE, "jm_kumo", 1.0).samples)
     ours_s, ours = best_of(lambda: ChunkedSpeech(lambda c: onnx.speak(c, "jm_kumo", 1.0), 24000, 300)(SENTENCE))
     seconds = clip.shape[0] / 24000
-    print(f"Kokoro-82M int8 ONNX (real weights): {seconds:.1f} s of audio, RTF {direct_s / seconds:.3f} direct, "
+    print(f"Kokoro-82M {onnx.variant} ONNX (real weights): {seconds:.1f} s of audio, RTF {direct_s / seconds:.3f} direct, "
           f"{ours_s / seconds:.3f} via ToonGen (overhead {100 * (ours_s / direct_s - 1):+.1f} %)")
 
     kokoro = TorchKokoro(build_kokoro(work / "kokoro", FULL_KOKORO_CONFIG))

@@ -7,6 +7,7 @@
 #   bash tests/run.sh bench                                the mixing benchmark (needs ffmpeg on PATH)
 #   bash tests/run.sh bench-speech                         speech RTF and overhead, full-size random models
 #   bash tests/run.sh bench-memory                         RSS of full-size TTS models loaded and unloaded
+#   bash tests/run.sh bench-voices                         voices: WER, RTF, style cosine matrix (+ PNG), Kokoro int8/fp32/fp16
 # TOONGEN_COMFYUI_VERSIONS="0.33.0" (space-separated) limits `test` to those of the built ComfyUI versions.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,5 +51,6 @@ case "$command" in
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
   bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;
   bench-memory) exec "$venv/bin/python" "$here/bench_memory.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory [args]" >&2; exit 2 ;;
+  bench-voices) exec "$venv/bin/python" "$here/bench_voices.py" "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-voices [args]" >&2; exit 2 ;;
 esac

@@ -181,6 +181,83 @@ def test_f5_node_clones_a_reference_linked_in_the_graph(comfy, f5_weights_in_com
     assert soundfile.info(io.BytesIO(comfy.fetch(wav))).samplerate == 24000
 
 
-def test_auto_without_f5_weights_says_why_it_fell_back(comfy):
+def test_auto_without_f5_weights_speaks_the_styles_recipe_and_says_why(comfy):
     entry = comfy.run(speak_graph(engine="auto", seed=9))
-    assert engine_used(entry).startswith("auto: fell back to Kokoro because F5-TTS cannot run")
+    used = engine_used(entry)
+    assert used.startswith("auto: offline voice because F5-TTS cannot run")
+    assert "voice style deadpan_narrator through its recipe (jm_kumo, speed 0.9, pitch ×0.8" in used
+
+
+def _voice_of(comfy, entry) -> "numpy.ndarray":
+    wav = next(f for f in comfy.output_files(entry) if f["filename"].endswith(".wav"))
+    data, rate = soundfile.read(io.BytesIO(comfy.fetch(wav)), dtype="float32")
+    assert rate == 24000
+    return data
+
+
+def test_styles_without_f5_are_different_characters_and_the_widget_only_speaks_without_a_style(comfy):
+    """Two styles through their recipes (a Piper voice and a Kokoro blend) and the same text without a style (the
+    kokoro_voice widget): three different voices, each as long as its recipe's tempo makes it."""
+    text = "Come on down to Real Fake Doors!"
+    salesman = comfy.run(speak_graph(text=text, voice_style="manic_salesman", kokoro_voice="hibari_heart"))
+    morty = comfy.run(speak_graph(text=text, voice_style="nervous_morty", kokoro_voice="hibari_heart"))
+    plain = comfy.run(speak_graph(text=text, voice_style="(none)", kokoro_voice="hibari_heart"))
+    assert "through its recipe (piper_joe" in engine_used(salesman)
+    assert "through its recipe (jm_kumo timbre with jf_alpha prosody" in engine_used(morty)
+    assert engine_used(plain).endswith("→ voice hibari_heart")
+    clips = [_voice_of(comfy, e) for e in (salesman, morty, plain)]
+    assert len({len(c) for c in clips}) == 3  # not one voice (the widget's) for every style
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"bad_pitch.recipe.json": '{"voice": "jm_kumo", "pitch": 3.0}'}, "pitch 3 is outside 0.5"),
+    ({"empty_blend.recipe.json": '{"blend": {}}'}, "mix of nothing"),
+    ({"ghost.recipe.json": '{"voice": "af_nobody"}'}, "voice 'af_nobody' is not installed"),
+    ({"mute.wav": None}, "mute.wav has no transcript"),
+])
+def test_broken_user_styles_are_refused_at_validation_with_the_fix(comfy, files, expected):
+    from ..nodes.audio_files import save_wav_pcm16
+    from .conftest import speech_like
+
+    voices = comfy.base_dir / "models" / "tts" / "voices"
+    voices.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if content is None:
+            save_wav_pcm16(voices / name, speech_like(6.0), 24000)
+        else:
+            (voices / name).write_text(content)
+    style = next(iter(files)).split(".")[0]
+    try:
+        with pytest.raises(ComfyError, match=expected):
+            comfy.queue(speak_graph(voice_style=style))
+    finally:
+        for name in files:
+            (voices / name).unlink()
+
+
+@pytest.mark.parametrize("text, named", [
+    ("こんにちは、カタカナとひらがな", "HIRAGANA LETTER KO"),
+    ("Hello Мир, 你好", "CYRILLIC CAPITAL LETTER EM"),
+    ("I love 🍕 so much!", "SLICE OF PIZZA"),
+])
+def test_text_a_voice_cannot_read_is_refused_with_the_characters_named(comfy, text, named):
+    graph = {"1": {"class_type": "ToonGenKokoroTTS", "inputs": {"text": text, "voice": "jf_alpha", "speed": 1.0}},
+             "2": {"class_type": "PreviewAudio", "inputs": {"audio": ["1", 0]}}}
+    with pytest.raises(ComfyError, match=named):
+        comfy.queue(graph)
+    with pytest.raises(ComfyError, match=named):
+        comfy.queue(speak_graph(text=text, engine="kokoro"))
+
+
+def test_voice_node_lists_every_offline_voice_and_speaks_each_engine(comfy):
+    info = comfy.get_json("/object_info/ToonGenKokoroTTS")["ToonGenKokoroTTS"]
+    assert info["display_name"] == "Voice (ToonGen)"
+    spec = info["input"]["required"]["voice"]
+    options = spec[1]["options"] if spec[0] == "COMBO" else spec[0]
+    assert options[:2] == ["hibari_heart", "piper_joe"] and {"jf_alpha", "jm_kumo"} <= set(options)
+    for voice in ("piper_joe", "hibari_heart"):
+        graph = {"1": {"class_type": "ToonGenKokoroTTS", "inputs": {"text": "Real fake doors!", "voice": voice,
+                                                                    "speed": 1.0}},
+                 "2": {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["1", 0], "filename_prefix": f"toongen/{voice}"}}}
+        assert 0.5 < len(_voice_of(comfy, comfy.run(graph))) / 24000 < 4.0
+

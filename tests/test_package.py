@@ -26,7 +26,8 @@ spec = importlib.util.spec_from_file_location("toongen", {str(REPO / "__init__.p
                                               submodule_search_locations=[{str(REPO)!r}])
 pack = importlib.util.module_from_spec(spec); sys.modules["toongen"] = pack; spec.loader.exec_module(pack)
 import toongen.nodes.mix, toongen.nodes.loudness, toongen.nodes.speech, toongen.nodes.speech_engines
-import toongen.nodes.kokoro_engine, toongen.nodes.scenarios, toongen.nodes.frames
+import toongen.nodes.kokoro_engine, toongen.nodes.scenarios, toongen.nodes.frames, toongen.nodes.offline_speech
+import toongen.nodes.hibari_engine, toongen.nodes.piper_engine, toongen.nodes.voices, toongen.nodes.onnx_variants
 heavy = [m for m in ("comfy_api", "folder_paths", "onnxruntime", "kokoro", "misaki", "spacy", "f5_tts")
          if m in sys.modules]
 print(heavy)

@@ -93,8 +93,8 @@ def test_engine_choice_follows_the_plan(requested, style, f5_problem, engine, er
     choice = choose_engine(requested, style, references, f5_problem)
     assert choice.engine == engine
     assert (choice.reference is not None) == (engine == "f5_tts")
-    if requested == "auto" and engine == "kokoro":
-        assert "falling back to Kokoro" in caplog.text
+    if requested == "auto" and engine == "kokoro" and style:
+        assert "falling back to the offline voices" in caplog.text
 
 
 def test_voice_library_has_ten_styles_with_transcripts():
@@ -110,12 +110,19 @@ def test_voice_library_has_ten_styles_with_transcripts():
 
 def test_user_voice_folder_overrides_and_adds_styles(tmp_path):
     from ..nodes.audio_files import save_wav_pcm16
+    from ..nodes.voices import list_voice_styles
 
     save_wav_pcm16(tmp_path / "my_voice.wav", torch.zeros(1, 24000), 24000)
     (tmp_path / "my_voice.txt").write_text("Hello there.")
     save_wav_pcm16(tmp_path / "no_transcript.wav", torch.zeros(1, 24000), 24000)
+    (tmp_path / "angry_chef.recipe.json").write_text('{"voice": "jm_kumo"}')
     references = list_voice_references([tmp_path])
     assert references["my_voice"] == tmp_path / "my_voice.wav" and "no_transcript" not in references
+    styles = list_voice_styles([tmp_path])
+    assert "transcript" in styles["no_transcript"].problem() and str(tmp_path / "no_transcript.txt") in styles[
+        "no_transcript"].problem()
+    # A user's recipe overrides the pack's recipe for that style; the pack's reference stays.
+    assert styles["angry_chef"].recipe().voice == "jm_kumo" and styles["angry_chef"].reference == references["angry_chef"]
 
 
 @pytest.mark.parametrize("text, message", [
