@@ -5,7 +5,8 @@
 #   bash tests/run.sh test [pytest args]                   build the environment, run the test suite
 #   bash tests/run.sh bench                                the mixing benchmark (needs ffmpeg on PATH)
 #   bash tests/run.sh bench-speech                         speech RTF and overhead, full-size random models
-#   bash tests/run.sh bench-memory                         RSS of full-size TTS models loaded and unloaded
+#   bash tests/run.sh bench-memory                         server RSS around a long script; full-size TTS models unloaded
+#   bash tests/run.sh bench-interrupt                      Cancel latency per speech engine in a real server
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$(dirname "$here")"
@@ -20,5 +21,6 @@ case "$command" in
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
   bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;
   bench-memory) exec "$venv/bin/python" "$here/bench_memory.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory [args]" >&2; exit 2 ;;
+  bench-interrupt) exec "$venv/bin/python" "$here/bench_interrupt.py" "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt [args]" >&2; exit 2 ;;
 esac
