@@ -8,7 +8,7 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
-from . import interrupt
+from . import interrupt, model_cache
 from .assets import check_choice
 from .audio_cache import AudioCache, file_digest
 from .audio_contract import make_audio, read_audio
@@ -19,7 +19,7 @@ from .speech import DEFAULT_KOKORO_VOICE, ENGINES, ChunkedSpeech, ReferenceMissi
 from .speech_timing import SpeechTiming, Utterance
 from .f5_engine import SAMPLE_RATE as F5_RATE
 from .f5_engine import Reference, chunk_budget, prepare_reference
-from .speech_engines import (HIBARI_VOICE, KOKORO_HUB_VOICES, PIPER_VOICE, f5_engine, f5_problem, offline_voices,
+from .speech_engines import (HIBARI_VOICE, KOKORO_HUB_VOICES, PIPER_VOICE, f5_problem, f5_source, offline_voices,
                               torch_kokoro_voices)
 from .text_chunks import TextInputError, check_speakable
 from .voice_recipes import RecipeError
@@ -54,10 +54,10 @@ def install_interrupt_hooks() -> None:
 
 
 def _progress_and_interrupt(index: int, total: int) -> None:
-    """Between chunks (and while model files download, in bytes): stop if the user pressed Cancel, and move the
-    node's progress bar."""
-    comfy.model_management.throw_exception_if_processing_interrupted()
+    """Between chunks (and while model files download, in bytes): move the node's progress bar, then stop if the
+    user pressed Cancel (inside a chunk the engines stop on their own, see nodes/interrupt.py)."""
     comfy.utils.ProgressBar(total).update_absolute(index, total)
+    comfy.model_management.throw_exception_if_processing_interrupted()
 
 
 def kokoro_voice_options() -> list[str]:
@@ -134,19 +134,23 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
     problem = f5_problem(folder)
     if problem:
         raise RuntimeError(f"F5-TTS cannot run: {problem}")
-    engine = f5_engine(folder, _device(), progress=_progress_and_interrupt)
-    key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "reference": reference_digest,
+    device = _device()
+    source = f5_source(folder, device, progress=_progress_and_interrupt)  # named, not loaded: a cache hit loads nothing
+    key = {"engine": source.engine_id, "model": source.identity, "reference": reference_digest,
            "reference_text": reference.text, "text": text, "speed": round(speed, 4), "seed": seed, "nfe": nfe_steps,
            "cfg": round(cfg_strength, 4), "cross_fade": round(cross_fade_s, 4)}
 
-    def speak_batch(chunks: list[str]):
-        return engine.speak_batch(reference, chunks, nfe_steps=nfe_steps, cfg_strength=cfg_strength, speed=speed,
-                                  seed=seed)
-
     def make() -> Utterance:
-        return ChunkedSpeech(None, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
-                             on_chunk=_progress_and_interrupt, speak_batch=speak_batch,
-                             batch_size=F5_BATCH_SIZE.get(engine.device.split(":")[0], 1))(text)
+        engine = source.load()
+
+        def speak_batch(chunks: list[str]):
+            return engine.speak_batch(reference, chunks, nfe_steps=nfe_steps, cfg_strength=cfg_strength, speed=speed,
+                                      seed=seed)
+
+        with model_cache.heap_released_after():
+            return ChunkedSpeech(None, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
+                                 on_chunk=_progress_and_interrupt, speak_batch=speak_batch,
+                                 batch_size=F5_BATCH_SIZE.get(device.split(":")[0], 1))(text)
 
     return cached_speech(AudioCache(speech_cache_dir()), key, make)
 

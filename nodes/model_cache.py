@@ -2,6 +2,7 @@
 which ComfyUI clones per run. `unload_models` drops them; the next use reloads transparently."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 import weakref
@@ -78,3 +79,13 @@ def release_freed_heap() -> None:
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
         pass
 
+
+
+@contextlib.contextmanager
+def heap_released_after():
+    """Around a speech job: whatever it freed (chunk buffers, engine scratch) goes back to the OS when it ends,
+    finished or cancelled, instead of staying in the process as free heap."""
+    try:
+        yield
+    finally:
+        release_freed_heap()

@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .audio_cache import AudioCache, file_digest
+from . import model_cache
+from .audio_cache import AudioCache
 from .kokoro_engine import SAMPLE_RATE, KokoroBlend
 from .speech import ChunkedSpeech, cached_speech
 from .model_downloads import downloads_allowed
-from .speech_engines import KOKORO_HUB_VOICES, embedded_kokoro_voices, offline_engine, offline_voices
+from .speech_engines import KOKORO_HUB_VOICES, embedded_kokoro_voices, offline_source, offline_voices
 from .speech_timing import Utterance
 from .text_chunks import check_speakable, clean_text
 from .voice_effects import shape_speech
@@ -36,14 +37,16 @@ def check_recipe_voices(recipe: Recipe, kokoro_folder: Path, where: str = "recip
 
 def _engine_speech(text: str, voice, speed: float, british: bool, kokoro_folder: Path, device: str,
                    on_chunk: Callable[[int, int], None] | None) -> tuple[Callable[[], Utterance], dict]:
-    engine = offline_engine(voice, kokoro_folder, device, british, progress=on_chunk)
+    source = offline_source(voice, kokoro_folder, device, british, progress=on_chunk)  # named, not loaded
     name = voice.name if isinstance(voice, KokoroBlend) else voice
-    key = {"engine": engine.engine_id, "model": file_digest(engine.model_path), "voice": name,
+    key = {"engine": source.engine_id, "model": source.identity, "voice": name,
            "speed": round(speed, 4), "text": text, "rate": SAMPLE_RATE, "british": british}
 
     def make() -> Utterance:
-        return ChunkedSpeech(lambda chunk: engine.speak(chunk, voice, speed, british=british), SAMPLE_RATE,
-                             CHUNK_CHARS, on_chunk=on_chunk)(text)
+        engine = source.load()  # only on a cache miss
+        with model_cache.heap_released_after():
+            return ChunkedSpeech(lambda chunk: engine.speak(chunk, voice, speed, british=british), SAMPLE_RATE,
+                                 CHUNK_CHARS, on_chunk=on_chunk)(text)
 
     return make, key
 

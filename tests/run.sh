@@ -6,7 +6,8 @@
 #                                                          0.3.75, then its real-server tests on ComfyUI 0.33.0
 #   bash tests/run.sh bench                                the mixing benchmark (needs ffmpeg on PATH)
 #   bash tests/run.sh bench-speech                         speech RTF and overhead, full-size random models
-#   bash tests/run.sh bench-memory                         RSS of full-size TTS models loaded and unloaded
+#   bash tests/run.sh bench-memory                         server RSS around a long script; full-size TTS models unloaded
+#   bash tests/run.sh bench-interrupt                      Cancel latency per speech engine in a real server
 #   bash tests/run.sh bench-voices                         voices: WER, RTF, style cosine matrix (+ PNG), Kokoro int8/fp32/fp16
 # TOONGEN_COMFYUI_VERSIONS="0.33.0" (space-separated) limits `test` to those of the built ComfyUI versions.
 set -euo pipefail
@@ -51,6 +52,7 @@ case "$command" in
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
   bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;
   bench-memory) exec "$venv/bin/python" "$here/bench_memory.py" "$@" ;;
+  bench-interrupt) exec "$venv/bin/python" "$here/bench_interrupt.py" "$@" ;;
   bench-voices) exec "$venv/bin/python" "$here/bench_voices.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-voices [args]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt|bench-voices [args]" >&2; exit 2 ;;
 esac
