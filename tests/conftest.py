@@ -11,7 +11,7 @@ from .comfy_server import ComfyServer
 
 TOONGEN_NODE_IDS = (
     "ToonGenLoadBGM", "ToonGenLoadSFX", "ToonGenSFXEvents", "ToonGenMixAudio", "ToonGenLoudnessNormalize",
-    "ToonGenAudioToFrames", "ToonGenSaveWAV", "ToonGenKokoroTTS", "ToonGenF5TTS", "ToonGenSpeak", "ToonGenScenario", "ToonGenUnloadTTS", "ToonGenLipCommand",
+    "ToonGenAudioToFrames", "ToonGenSaveWAV", "ToonGenKokoroTTS", "ToonGenF5TTS", "ToonGenSpeak", "ToonGenScenario", "ToonGenUnloadTTS", "ToonGenLipCommand", "ToonGenMouthShapes",
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental model download must fail loudly, never hang

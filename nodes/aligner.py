@@ -1,0 +1,206 @@
+"""Phoneme timing for speech that came without it (F5-TTS clones, recordings, LoadAudio), from the audio and its text.
+
+The text is spoken again by a guide voice whose timing is known (the embedded Kokoro: its duration predictor says
+when each phoneme is). Both clips become speaker-normalised spectral features (log-mel bands, mean/variance
+normalised over each clip's speech, plus a level channel), dynamic time warping finds the path that lines the
+guide up with the target — with a penalty on every step that stretches time, so one odd vowel cannot drag its
+neighbours along — and every guide boundary is carried along that path onto the target.
+
+Confidence: the same target is also warped onto the guide played backwards (the same voice and spectra, the wrong
+order). The path cost of the real alignment sits between the best order-free match (each frame's nearest frame)
+and that wrong-order cost; where it sits is the confidence, 1 = as good as order-free, 0 = no better than
+nonsense. Speech that says the text scores ≥ 0.56 in the benchmark, another sentence ≤ 0.39.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .speech_timing import Span, SpeechTiming, Utterance
+
+FEATURE_RATE = 16_000
+HOP_S = 0.01
+MIN_CONFIDENCE = 0.5          # below this the node falls back to the loudness mode
+SILENCE_DB = -40.0            # frames this far under the loudest are silence when finding where speech starts/ends
+MAX_CELLS = 12_000_000        # the largest cost matrix warped in one piece (≈ 35 s × 35 s at 10 ms); longer → blocks
+BLOCK_FRAMES = 1500           # target frames per block when a long clip is warped piecewise
+GUIDE_VOICE = "jf_alpha"        # the embedded Kokoro voice that speaks the text as the guide
+GUIDE_SPEED = 1.0
+
+Guide = Callable[[str], Utterance]  # text → the guide voice's speech, with timing
+
+
+class AlignmentError(ValueError):
+    """The audio or text cannot be aligned at all; the message says why."""
+
+
+@dataclass(frozen=True)
+class AlignerSettings:
+    features: str = "logmel"      # "logmel" or "mfcc"
+    metric: str = "cosine"        # scipy cdist metric
+    step_penalty: float = 0.8     # added to every warp step that is not diagonal (in cost units)
+
+
+@dataclass(frozen=True)
+class Alignment:
+    timing: SpeechTiming | None
+    confidence: float
+    reason: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.timing is not None and self.confidence >= MIN_CONFIDENCE
+
+
+def features(samples: np.ndarray, rate: int, kind: str = "logmel") -> np.ndarray:
+    """[frames, dims] every HOP_S seconds; the last column is the level (0 = silence … 2 = loudest)."""
+    import librosa
+
+    y = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if rate != FEATURE_RATE:
+        y = librosa.resample(y, orig_sr=rate, target_sr=FEATURE_RATE, res_type="soxr_hq")
+    hop = int(FEATURE_RATE * HOP_S)
+    mel = librosa.feature.melspectrogram(y=y, sr=FEATURE_RATE, n_fft=512, win_length=400, hop_length=hop,
+                                         n_mels=40, fmin=60.0, fmax=7600.0)
+    log_mel = librosa.power_to_db(mel, ref=max(float(mel.max()), 1e-20), top_db=80.0)
+    level = log_mel.max(axis=0)
+    if kind == "mfcc":
+        spectral = librosa.feature.mfcc(S=log_mel, n_mfcc=13)[1:]  # no energy term
+    elif kind == "logmel":
+        spectral = log_mel
+    else:
+        raise ValueError(f"unknown aligner features {kind!r}: logmel or mfcc")
+    speech = level > SILENCE_DB
+    frames = spectral[:, speech] if speech.sum() >= 3 else spectral
+    spectral = (spectral - frames.mean(axis=1, keepdims=True)) / (frames.std(axis=1, keepdims=True) + 1e-6)
+    if kind == "mfcc" and spectral.shape[1] >= 9:
+        spectral = np.concatenate([spectral, librosa.feature.delta(spectral, width=9, mode="nearest")])
+    loud = np.clip(level / 20.0 + 2.0, 0.0, 2.0)[None]
+    return np.concatenate([spectral, loud * (3.0 if kind == "logmel" else 1.0)]).T.astype(np.float64)
+
+
+def speech_extent(feats: np.ndarray) -> tuple[int, int]:
+    """First and last frame (exclusive) with speech in it, from the level column."""
+    active = np.flatnonzero(feats[:, -1] > 0.0)
+    return (int(active[0]), int(active[-1]) + 1) if active.size else (0, 0)
+
+
+def _cost(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    from scipy.spatial.distance import cdist
+
+    return np.nan_to_num(cdist(a, b, metric=metric), nan=1.0)
+
+
+def _dtw(cost: np.ndarray, penalty: float) -> np.ndarray:
+    import librosa
+
+    _, path = librosa.sequence.dtw(C=cost, step_sizes_sigma=np.array([[1, 1], [0, 1], [1, 0]]),
+                                   weights_add=np.array([0.0, penalty, penalty]),
+                                   weights_mul=np.array([1.0, 1.0, 1.0]), backtrack=True)
+    return path[::-1]
+
+
+def warp_path(a: np.ndarray, b: np.ndarray, settings: AlignerSettings) -> np.ndarray:
+    """Monotonic path [(i, j)] from (0, 0) to (len(a)−1, len(b)−1). Long clips: a coarse warp of pooled frames
+    places anchors, then each block between anchors is warped at full resolution."""
+    if len(a) * len(b) <= MAX_CELLS:
+        return _dtw(_cost(a, b, settings.metric), settings.step_penalty)
+    factor = int(np.ceil(np.sqrt(len(a) * len(b) / MAX_CELLS)))
+
+    def pool(x: np.ndarray) -> np.ndarray:
+        usable = len(x) // factor * factor
+        pooled = x[:usable].reshape(-1, factor, x.shape[1]).mean(axis=1)
+        return pooled if usable == len(x) else np.vstack([pooled, x[usable:].mean(axis=0, keepdims=True)])
+
+    coarse = _dtw(_cost(pool(a), pool(b), settings.metric), settings.step_penalty)
+    anchors = [(0, 0)]
+    step = max(1, BLOCK_FRAMES // factor)
+    for i, j in coarse[step::step]:
+        i, j = min(i * factor, len(a) - 1), min(j * factor, len(b) - 1)
+        if i > anchors[-1][0] and j > anchors[-1][1] and i < len(a) - 1 and j < len(b) - 1:
+            anchors.append((int(i), int(j)))
+    anchors.append((len(a) - 1, len(b) - 1))
+    pieces = []
+    for (i0, j0), (i1, j1) in zip(anchors, anchors[1:]):
+        piece = _dtw(_cost(a[i0:i1 + 1], b[j0:j1 + 1], settings.metric), settings.step_penalty) + (i0, j0)
+        pieces.append(piece if not pieces else piece[1:])
+    return np.vstack(pieces)
+
+
+def warp_times(path: np.ndarray, times: np.ndarray, guide_start: int, target_start: int) -> np.ndarray:
+    """Guide times (s) → target times (s) along `path` (pairs of frame indices into the trimmed guide and target,
+    which begin at frames `guide_start` and `target_start` of their clips). Each guide frame maps to the mean target
+    frame the path pairs it with, linearly interpolated between frames; times outside the aligned speech keep their
+    distance from its edge. The result never runs backwards."""
+    n = int(path[:, 0].max()) + 1
+    sums = np.bincount(path[:, 0], weights=path[:, 1], minlength=n)
+    counts = np.bincount(path[:, 0], minlength=n)
+    mapped = sums / np.maximum(counts, 1)
+    position = np.asarray(times, dtype=np.float64) / HOP_S - guide_start
+    inside = np.interp(position, np.arange(n), mapped)
+    before = mapped[0] + position                  # position < 0: leading silence, same distance from the edge
+    after = mapped[-1] + (position - (n - 1))      # position > n − 1: trailing silence
+    frames = np.where(position < 0, before, np.where(position > n - 1, after, inside))
+    return np.maximum.accumulate((frames + target_start) * HOP_S)
+
+
+def _path_cost(cost: np.ndarray, path: np.ndarray) -> float:
+    return float(cost[path[:, 0], path[:, 1]].mean())
+
+
+def confidence_of(a: np.ndarray, b: np.ndarray, path: np.ndarray, settings: AlignerSettings) -> float:
+    """Where the path's mean cost lies between the order-free best match (1) and the cost of warping the guide
+    played backwards (0)."""
+    stride = max(1, int(np.ceil(np.sqrt(len(a) * len(b) / MAX_CELLS))))
+    a_s, b_s = a[::stride], b[::stride]
+    cost = _cost(a_s, b_s, settings.metric)
+    order_free = 0.5 * (cost.min(axis=0).mean() + cost.min(axis=1).mean())
+    matched = _path_cost(cost, np.unique(path // stride, axis=0).clip(max=[len(a_s) - 1, len(b_s) - 1]))
+    backwards = _path_cost(cost[::-1], _dtw(cost[::-1], settings.step_penalty))
+    if backwards - order_free <= 1e-9:
+        return 0.0
+    return float(np.clip((backwards - matched) / (backwards - order_free), 0.0, 1.0))
+
+
+def align(samples: np.ndarray, rate: int, text: str, guide: Guide,
+          settings: AlignerSettings = AlignerSettings()) -> Alignment:
+    """Carry the guide voice's phoneme timing onto `samples` (mono) that say `text`. Never raises for text or audio
+    that do not fit: the Alignment then has confidence 0 and the reason."""
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    duration = samples.shape[0] / rate
+    if not text or not text.strip():
+        return Alignment(None, 0.0, "no text was given")
+    if samples.size == 0 or not np.isfinite(samples).all():
+        return Alignment(None, 0.0, "the audio is empty or has NaN/Inf samples")
+    if float(np.abs(samples).max()) < 1e-6:
+        return Alignment(None, 0.0, "the audio is silent")
+    try:
+        spoken = guide(text)
+    except Exception as exc:  # text the guide cannot speak (another language, symbols only)
+        return Alignment(None, 0.0, f"the guide voice cannot speak this text ({type(exc).__name__}: {exc})")
+    if spoken.timing is None or not spoken.timing.phonemes or spoken.samples.numel() == 0:
+        return Alignment(None, 0.0, "the text has nothing the guide voice can speak")
+    guide_feats = features(spoken.samples.numpy(), spoken.sample_rate, settings.features)
+    target_feats = features(samples, rate, settings.features)
+    g0, g1 = speech_extent(guide_feats)
+    t0, t1 = speech_extent(target_feats)
+    if t1 - t0 < 5 or g1 - g0 < 5:
+        return Alignment(None, 0.0, "the audio has (almost) no speech in it")
+    ratio = (t1 - t0) / (g1 - g0)
+    if not 0.4 <= ratio <= 2.5:
+        return Alignment(None, 0.0, f"the audio's speech lasts {ratio:.2f}× as long as the text takes to say")
+    a, b = guide_feats[g0:g1], target_feats[t0:t1]
+    path = warp_path(a, b, settings)
+    confidence = confidence_of(a, b, path, settings)
+
+    def moved(spans) -> tuple[Span, ...]:
+        starts = np.clip(warp_times(path, np.array([s.start for s in spans]), g0, t0), 0.0, duration)
+        ends = np.clip(warp_times(path, np.array([s.end for s in spans]), g0, t0), 0.0, duration)
+        return tuple(Span(s.label, float(x), float(max(x, y))) for s, x, y in zip(spans, starts, ends))
+
+    timing = SpeechTiming(moved(spoken.timing.phonemes), moved(spoken.timing.words), duration, "aligner")
+    reason = "" if confidence >= MIN_CONFIDENCE else (
+        f"the audio does not sound like the text (alignment confidence {confidence:.2f} < {MIN_CONFIDENCE})")
+    return Alignment(timing, confidence, reason)
