@@ -1,20 +1,21 @@
 """Phoneme timing for speech that came without it (F5-TTS clones, recordings, LoadAudio), from the audio and its text.
 
-The text is spoken again by a guide voice whose timing is known (the embedded Kokoro: its duration predictor says
-when each phoneme is). Both clips become speaker-normalised spectral features (log-mel bands, mean/variance
-normalised over each clip's speech, plus a level channel), dynamic time warping finds the path that lines the
-guide up with the target — with a penalty on every step that stretches time, so one odd vowel cannot drag its
-neighbours along — and every guide boundary is carried along that path onto the target.
+The text is spoken again by guide voices whose timing is known (the embedded Kokoro, a woman's and a man's voice:
+its duration predictor says when each phoneme is). Each guide and the target become speaker-normalised spectral
+features (log-mel bands with their mean removed over the clip's speech, plus a level channel); dynamic time warping
+finds the path that lines the guide up with the target — with a penalty on every step that stretches time, so one
+odd vowel cannot drag its neighbours along — and every guide boundary is carried along that path onto the target.
+The guides' boundaries are averaged (weighted by each one's confidence): two different voices err differently.
 
-Confidence: the same target is also warped onto the guide played backwards (the same voice and spectra, the wrong
-order). The path cost of the real alignment sits between the best order-free match (each frame's nearest frame)
-and that wrong-order cost; where it sits is the confidence, 1 = as good as order-free, 0 = no better than
-nonsense. Speech that says the text scores ≥ 0.56 in the benchmark, another sentence ≤ 0.39.
+Confidence: the target is also warped onto each guide played backwards (the same voice and spectra, the wrong
+order). The real path's cost sits between the best order-free match (each frame's nearest frame) and that
+wrong-order cost; where it sits is the confidence, 1 = as good as order-free, 0 = no better than nonsense,
+averaged over the guides. Measured (tests/bench_mouth.py): speech that says the text ≥ 0.6, another sentence ≤ 0.3.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -26,7 +27,7 @@ MIN_CONFIDENCE = 0.5          # below this the node falls back to the loudness m
 SILENCE_DB = -40.0            # frames this far under the loudest are silence when finding where speech starts/ends
 MAX_CELLS = 12_000_000        # the largest cost matrix warped in one piece (≈ 35 s × 35 s at 10 ms); longer → blocks
 BLOCK_FRAMES = 1500           # target frames per block when a long clip is warped piecewise
-GUIDE_VOICE = "jf_alpha"        # the embedded Kokoro voice that speaks the text as the guide
+GUIDE_VOICES = ("jf_alpha", "jm_kumo")  # the embedded Kokoro voices that speak the text as guides
 GUIDE_SPEED = 1.0
 
 Guide = Callable[[str], Utterance]  # text → the guide voice's speech, with timing
@@ -74,7 +75,10 @@ def features(samples: np.ndarray, rate: int, kind: str = "logmel") -> np.ndarray
         raise ValueError(f"unknown aligner features {kind!r}: logmel or mfcc")
     speech = level > SILENCE_DB
     frames = spectral[:, speech] if speech.sum() >= 3 else spectral
-    spectral = (spectral - frames.mean(axis=1, keepdims=True)) / (frames.std(axis=1, keepdims=True) + 1e-6)
+    # Remove each band's mean (the channel: microphone, EQ, radio band) and scale by the geometric mean of the
+    # band's and the whole spectrum's spread, so that bands holding only noise are not blown up to full weight.
+    spread = np.sqrt((frames.std(axis=1, keepdims=True) + 1e-6) * (frames.std() + 1e-6))
+    spectral = (spectral - frames.mean(axis=1, keepdims=True)) / spread
     if kind == "mfcc" and spectral.shape[1] >= 9:
         spectral = np.concatenate([spectral, librosa.feature.delta(spectral, width=9, mode="nearest")])
     loud = np.clip(level / 20.0 + 2.0, 0.0, 2.0)[None]
@@ -164,43 +168,81 @@ def confidence_of(a: np.ndarray, b: np.ndarray, path: np.ndarray, settings: Alig
     return float(np.clip((backwards - matched) / (backwards - order_free), 0.0, 1.0))
 
 
-def align(samples: np.ndarray, rate: int, text: str, guide: Guide,
+@dataclass(frozen=True)
+class _Warp:
+    starts: np.ndarray
+    ends: np.ndarray
+    word_starts: np.ndarray
+    word_ends: np.ndarray
+    confidence: float
+
+
+def _warp_onto(target_feats: np.ndarray, spoken: Utterance, settings: AlignerSettings) -> _Warp | str:
+    """One guide's timing carried onto the target (times in the target's seconds), or why it cannot be."""
+    guide_feats = features(spoken.samples.numpy(), spoken.sample_rate, settings.features)
+    g0, g1 = speech_extent(guide_feats)
+    t0, t1 = speech_extent(target_feats)
+    if t1 - t0 < 5 or g1 - g0 < 5:
+        return "the audio has (almost) no speech in it"
+    ratio = (t1 - t0) / (g1 - g0)
+    if not 0.4 <= ratio <= 2.5:
+        return f"the audio's speech lasts {ratio:.2f}× as long as the text takes to say"
+    a, b = guide_feats[g0:g1], target_feats[t0:t1]
+    path = warp_path(a, b, settings)
+    timing = spoken.timing
+
+    def moved(times: list[float]) -> np.ndarray:
+        return warp_times(path, np.array(times, dtype=np.float64), g0, t0)
+
+    return _Warp(moved([s.start for s in timing.phonemes]), moved([s.end for s in timing.phonemes]),
+                 moved([w.start for w in timing.words]), moved([w.end for w in timing.words]),
+                 confidence_of(a, b, path, settings))
+
+
+def align(samples: np.ndarray, rate: int, text: str, guides: Guide | Sequence[Guide],
           settings: AlignerSettings = AlignerSettings()) -> Alignment:
-    """Carry the guide voice's phoneme timing onto `samples` (mono) that say `text`. Never raises for text or audio
+    """Carry the guide voices' phoneme timing onto `samples` (mono) that say `text`. Never raises for text or audio
     that do not fit: the Alignment then has confidence 0 and the reason."""
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
     duration = samples.shape[0] / rate
+    guides = [guides] if callable(guides) else list(guides)
     if not text or not text.strip():
         return Alignment(None, 0.0, "no text was given")
     if samples.size == 0 or not np.isfinite(samples).all():
         return Alignment(None, 0.0, "the audio is empty or has NaN/Inf samples")
     if float(np.abs(samples).max()) < 1e-6:
         return Alignment(None, 0.0, "the audio is silent")
-    try:
-        spoken = guide(text)
-    except Exception as exc:  # text the guide cannot speak (another language, symbols only)
-        return Alignment(None, 0.0, f"the guide voice cannot speak this text ({type(exc).__name__}: {exc})")
-    if spoken.timing is None or not spoken.timing.phonemes or spoken.samples.numel() == 0:
-        return Alignment(None, 0.0, "the text has nothing the guide voice can speak")
-    guide_feats = features(spoken.samples.numpy(), spoken.sample_rate, settings.features)
     target_feats = features(samples, rate, settings.features)
-    g0, g1 = speech_extent(guide_feats)
-    t0, t1 = speech_extent(target_feats)
-    if t1 - t0 < 5 or g1 - g0 < 5:
-        return Alignment(None, 0.0, "the audio has (almost) no speech in it")
-    ratio = (t1 - t0) / (g1 - g0)
-    if not 0.4 <= ratio <= 2.5:
-        return Alignment(None, 0.0, f"the audio's speech lasts {ratio:.2f}× as long as the text takes to say")
-    a, b = guide_feats[g0:g1], target_feats[t0:t1]
-    path = warp_path(a, b, settings)
-    confidence = confidence_of(a, b, path, settings)
+    warps, reference = [], None
+    for guide in guides:
+        try:
+            spoken = guide(text)
+        except Exception as exc:  # text the guide cannot speak (another language, symbols only)
+            return Alignment(None, 0.0, f"the guide voice cannot speak this text ({type(exc).__name__}: {exc})")
+        if spoken.timing is None or not spoken.timing.phonemes or spoken.samples.numel() == 0:
+            return Alignment(None, 0.0, "the text has nothing the guide voice can speak")
+        if reference is None:
+            reference = spoken.timing
+        elif [s.label for s in spoken.timing.phonemes] != [s.label for s in reference.phonemes]:
+            continue  # a guide that read the text differently cannot be averaged with the first
+        warp = _warp_onto(target_feats, spoken, settings)
+        if isinstance(warp, str):
+            return Alignment(None, 0.0, warp)
+        warps.append(warp)
+    if not warps:
+        return Alignment(None, 0.0, "no guide voice was given")
+    weights = np.array([max(w.confidence, 1e-3) for w in warps])
+    confidence = float(np.mean([w.confidence for w in warps]))
 
-    def moved(spans) -> tuple[Span, ...]:
-        starts = np.clip(warp_times(path, np.array([s.start for s in spans]), g0, t0), 0.0, duration)
-        ends = np.clip(warp_times(path, np.array([s.end for s in spans]), g0, t0), 0.0, duration)
-        return tuple(Span(s.label, float(x), float(max(x, y))) for s, x, y in zip(spans, starts, ends))
+    def mean_of(field: str) -> np.ndarray:
+        return np.clip(sum(wt * getattr(w, field) for wt, w in zip(weights, warps)) / weights.sum(), 0.0, duration)
 
-    timing = SpeechTiming(moved(spoken.timing.phonemes), moved(spoken.timing.words), duration, "aligner")
+    starts, ends = mean_of("starts"), np.maximum(mean_of("ends"), mean_of("starts"))
+    word_starts, word_ends = mean_of("word_starts"), np.maximum(mean_of("word_ends"), mean_of("word_starts"))
+    timing = SpeechTiming(
+        tuple(Span(s.label, float(a), float(b)) for s, a, b in zip(reference.phonemes, starts, ends)),
+        tuple(Span(w.label, float(a), float(b)) for w, a, b in zip(reference.words, word_starts, word_ends)),
+        duration, "aligner")
     reason = "" if confidence >= MIN_CONFIDENCE else (
         f"the audio does not sound like the text (alignment confidence {confidence:.2f} < {MIN_CONFIDENCE})")
     return Alignment(timing, confidence, reason)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from .aligner import GUIDE_SPEED, GUIDE_VOICE
+from .aligner import GUIDE_SPEED, GUIDE_VOICES
 from .audio_contract import read_audio
 from .comfy_speech import Timing, speak_with_kokoro
 from .dope_sheet import render_dope_sheet
@@ -57,9 +57,12 @@ def _as_timing(value) -> SpeechTiming | None:
     raise TimingError(f"timing must come from a ToonGen speech node, got {type(value).__name__}.")
 
 
-def guide_voice(text: str):
-    """The aligner's guide: the embedded Kokoro speaking the text (through the speech disk cache)."""
-    return speak_with_kokoro(text, GUIDE_VOICE, GUIDE_SPEED)
+def _guide(voice: str):
+    """One of the aligner's guides: the embedded Kokoro voice speaking the text (through the speech disk cache)."""
+    return lambda text: speak_with_kokoro(text, voice, GUIDE_SPEED)
+
+
+GUIDES = [_guide(voice) for voice in GUIDE_VOICES]
 
 
 class MouthShapes(io.ComfyNode):
@@ -95,7 +98,7 @@ class MouthShapes(io.ComfyNode):
     def execute(cls, voice: dict, fps: float, timing=None, text: str | None = None,
                 transition_frames: int = DEFAULT_TRANSITION_FRAMES) -> io.NodeOutput:
         waveform, rate = read_audio(voice, "voice")
-        result = mouth_track(waveform, rate, fps, _as_timing(timing), text, guide_voice, transition_frames)
+        result = mouth_track(waveform, rate, fps, _as_timing(timing), text, GUIDES, transition_frames)
         words = result.timing.words if result.timing is not None else ()
         sheet = render_dope_sheet(waveform, rate, result.shapes, fps, words, f"mouth shapes — {result.source}")
         shown = [f"source: {result.source}", *([f"warning: {result.warning}"] if result.warning else []),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -135,10 +136,10 @@ def loudness_shapes(waveform: torch.Tensor, sample_rate: int, fps: float, frames
 
 
 def mouth_track(waveform: torch.Tensor, sample_rate: int, fps: float, timing: SpeechTiming | None = None,
-                text: str | None = None, guide: Guide | None = None,
+                text: str | None = None, guides: Sequence[Guide] = (),
                 transition_frames: int = DEFAULT_TRANSITION_FRAMES) -> MouthTrack:
     """The mouth shapes of a clean voice ([channels, samples]): from the engine's `timing` when it fits the audio,
-    else from `text` aligned onto the audio by the `guide` voice, else from loudness — with a warning that says why
+    else from `text` aligned onto the audio by the `guides` voices, else from loudness — with a warning that says why
     whenever a better source was given but could not be used. The frame count is always ceil(duration × fps)."""
     fps = check_fps(fps)
     waveform = check_waveform(waveform, "voice")
@@ -160,7 +161,7 @@ def mouth_track(waveform: torch.Tensor, sample_rate: int, fps: float, timing: Sp
                          used=timing)
         problems.append(problem)
     if text is not None and text.strip():
-        alignment = align(waveform.mean(dim=0).numpy(), sample_rate, text, guide) if guide is not None else None
+        alignment = align(waveform.mean(dim=0).numpy(), sample_rate, text, guides) if guides else None
         if alignment is not None and alignment.usable:
             return track(shapes_from_timing(alignment.timing, fps, frames),
                          f"aligner (confidence {alignment.confidence:.2f})", "; ".join(problems), alignment.timing)
