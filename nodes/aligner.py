@@ -7,10 +7,11 @@ finds the path that lines the guide up with the target — with a penalty on eve
 odd vowel cannot drag its neighbours along — and every guide boundary is carried along that path onto the target.
 The guides' boundaries are averaged (weighted by each one's confidence): two different voices err differently.
 
-Confidence: the target is also warped onto each guide played backwards (the same voice and spectra, the wrong
-order). The real path's cost sits between the best order-free match (each frame's nearest frame) and that
-wrong-order cost; where it sits is the confidence, 1 = as good as order-free, 0 = no better than nonsense,
-averaged over the guides. Measured (tests/bench_mouth.py): speech that says the text ≥ 0.6, another sentence ≤ 0.3.
+Confidence: the target is also warped onto each guide cut into half-second blocks and shuffled (the same voice
+and sounds, the wrong order — what text that does not match looks like). The real path's cost sits between the
+best order-free match (each frame's nearest frame) and that wrong-order cost; where it sits is the confidence,
+1 = as good as order-free, 0 = no better than the wrong order, averaged over the guides. The benchmark
+(tests/bench_mouth.py) prints it for matching and for wrong text; MIN_CONFIDENCE sits between the two.
 """
 from __future__ import annotations
 
@@ -23,24 +24,23 @@ from .speech_timing import Span, SpeechTiming, Utterance
 
 FEATURE_RATE = 16_000
 HOP_S = 0.01
-MIN_CONFIDENCE = 0.5          # below this the node falls back to the loudness mode
+MIN_CONFIDENCE = 0.45         # below this the node falls back to the loudness mode
 SILENCE_DB = -40.0            # frames this far under the loudest are silence when finding where speech starts/ends
 MAX_CELLS = 12_000_000        # the largest cost matrix warped in one piece (≈ 35 s × 35 s at 10 ms); longer → blocks
 BLOCK_FRAMES = 1500           # target frames per block when a long clip is warped piecewise
+MIN_PAUSE_FRAMES = 16         # a quiet stretch this long (160 ms) or longer is a pause, squeezed to 3 frames
+NULL_BLOCK_FRAMES = 50        # the confidence's null: the guide cut into 0.5 s blocks, shuffled …
+NULL_SHUFFLES = 2             # … this many times
 GUIDE_VOICES = ("jf_alpha", "jm_kumo")  # the embedded Kokoro voices that speak the text as guides
 GUIDE_SPEED = 1.0
 
 Guide = Callable[[str], Utterance]  # text → the guide voice's speech, with timing
 
 
-class AlignmentError(ValueError):
-    """The audio or text cannot be aligned at all; the message says why."""
-
-
 @dataclass(frozen=True)
 class AlignerSettings:
     features: str = "logmel"      # "logmel" or "mfcc"
-    metric: str = "cosine"        # scipy cdist metric
+    metric: str = "cosine"        # "cosine" or "euclidean"
     step_penalty: float = 0.8     # added to every warp step that is not diagonal (in cost units)
 
 
@@ -92,9 +92,15 @@ def speech_extent(feats: np.ndarray) -> tuple[int, int]:
 
 
 def _cost(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
-    from scipy.spatial.distance import cdist
-
-    return np.nan_to_num(cdist(a, b, metric=metric), nan=1.0)
+    """Pairwise frame distances [len(a), len(b)]."""
+    if metric == "cosine":
+        unit_a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        unit_b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return 1.0 - unit_a @ unit_b.T
+    if metric == "euclidean":
+        squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T
+        return np.sqrt(np.maximum(squared, 0.0))
+    raise ValueError(f"unknown aligner metric {metric!r}: cosine or euclidean")
 
 
 def _dtw(cost: np.ndarray, penalty: float) -> np.ndarray:
@@ -133,20 +139,41 @@ def warp_path(a: np.ndarray, b: np.ndarray, settings: AlignerSettings) -> np.nda
     return np.vstack(pieces)
 
 
-def warp_times(path: np.ndarray, times: np.ndarray, guide_start: int, target_start: int) -> np.ndarray:
-    """Guide times (s) → target times (s) along `path` (pairs of frame indices into the trimmed guide and target,
-    which begin at frames `guide_start` and `target_start` of their clips). Each guide frame maps to the mean target
-    frame the path pairs it with, linearly interpolated between frames; times outside the aligned speech keep their
-    distance from its edge. The result never runs backwards."""
+def compress_pauses(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every speech frame, and of each pause longer than MIN_PAUSE_FRAMES only its first, middle and last frame
+    → (kept frames, their indices). Speakers pause for very different lengths (a comma can be 0 or 300 ms): with the
+    pauses squeezed, the warp need not pay for stretching time across them."""
+    quiet = feats[:, -1] <= 0.0
+    keep = np.ones(len(feats), dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    for start, end in zip(edges[::2], edges[1::2]):
+        if end - start >= MIN_PAUSE_FRAMES:
+            keep[start:end] = False
+            keep[[start, (start + end - 1) // 2, end - 1]] = True
+    index = np.flatnonzero(keep)
+    return feats[index], index
+
+
+def warp_times(path: np.ndarray, times: np.ndarray, guide_start: int, target_start: int,
+               guide_index: np.ndarray | None = None, target_index: np.ndarray | None = None) -> np.ndarray:
+    """Guide times (s) → target times (s) along `path`: pairs of positions in the guide's and target's kept frames
+    (`guide_index`/`target_index`: which frames of the trimmed clips, which begin at frames `guide_start` and
+    `target_start`, were kept; all when None). Each guide position maps to the mean target position the path pairs
+    it with, linearly interpolated; times outside the aligned speech keep their distance from its edge. The result
+    never runs backwards."""
     n = int(path[:, 0].max()) + 1
+    m = int(path[:, 1].max()) + 1
+    guide_index = np.arange(n) if guide_index is None else guide_index
+    target_index = np.arange(m) if target_index is None else target_index
     sums = np.bincount(path[:, 0], weights=path[:, 1], minlength=n)
     counts = np.bincount(path[:, 0], minlength=n)
     mapped = sums / np.maximum(counts, 1)
-    position = np.asarray(times, dtype=np.float64) / HOP_S - guide_start
-    inside = np.interp(position, np.arange(n), mapped)
-    before = mapped[0] + position                  # position < 0: leading silence, same distance from the edge
-    after = mapped[-1] + (position - (n - 1))      # position > n − 1: trailing silence
-    frames = np.where(position < 0, before, np.where(position > n - 1, after, inside))
+    frame = np.asarray(times, dtype=np.float64) / HOP_S - guide_start   # in the trimmed guide's frames
+    position = np.interp(frame, guide_index, np.arange(n))             # in the guide's kept frames
+    target = np.interp(np.interp(position, np.arange(n), mapped), np.arange(m), target_index)
+    before = target_index[0] + (frame - guide_index[0])                 # leading silence: same distance
+    after = target_index[-1] + (frame - guide_index[-1])                # trailing silence
+    frames = np.where(frame < guide_index[0], before, np.where(frame > guide_index[-1], after, target))
     return np.maximum.accumulate((frames + target_start) * HOP_S)
 
 
@@ -155,17 +182,25 @@ def _path_cost(cost: np.ndarray, path: np.ndarray) -> float:
 
 
 def confidence_of(a: np.ndarray, b: np.ndarray, path: np.ndarray, settings: AlignerSettings) -> float:
-    """Where the path's mean cost lies between the order-free best match (1) and the cost of warping the guide
-    played backwards (0)."""
+    """Where the path's mean cost lies between the order-free best match (1) and the cost of warping the guide with
+    its half-second blocks shuffled — the same voice saying the same sounds in another order, which is what text
+    that does not match looks like (0)."""
     stride = max(1, int(np.ceil(np.sqrt(len(a) * len(b) / MAX_CELLS))))
     a_s, b_s = a[::stride], b[::stride]
     cost = _cost(a_s, b_s, settings.metric)
     order_free = 0.5 * (cost.min(axis=0).mean() + cost.min(axis=1).mean())
     matched = _path_cost(cost, np.unique(path // stride, axis=0).clip(max=[len(a_s) - 1, len(b_s) - 1]))
-    backwards = _path_cost(cost[::-1], _dtw(cost[::-1], settings.step_penalty))
-    if backwards - order_free <= 1e-9:
+    block = max(1, NULL_BLOCK_FRAMES // stride)
+    blocks = [a_s[k:k + block] for k in range(0, len(a_s), block)]
+    rng = np.random.default_rng(0)
+    shuffled_costs = []
+    for _ in range(NULL_SHUFFLES):
+        shuffled = _cost(np.vstack([blocks[k] for k in rng.permutation(len(blocks))]), b_s, settings.metric)
+        shuffled_costs.append(_path_cost(shuffled, _dtw(shuffled, settings.step_penalty)))
+    null = float(np.mean(shuffled_costs))
+    if null - order_free <= 1e-9:
         return 0.0
-    return float(np.clip((backwards - matched) / (backwards - order_free), 0.0, 1.0))
+    return float(np.clip((null - matched) / (null - order_free), 0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -187,12 +222,12 @@ def _warp_onto(target_feats: np.ndarray, spoken: Utterance, settings: AlignerSet
     ratio = (t1 - t0) / (g1 - g0)
     if not 0.4 <= ratio <= 2.5:
         return f"the audio's speech lasts {ratio:.2f}× as long as the text takes to say"
-    a, b = guide_feats[g0:g1], target_feats[t0:t1]
+    (a, guide_index), (b, target_index) = compress_pauses(guide_feats[g0:g1]), compress_pauses(target_feats[t0:t1])
     path = warp_path(a, b, settings)
     timing = spoken.timing
 
     def moved(times: list[float]) -> np.ndarray:
-        return warp_times(path, np.array(times, dtype=np.float64), g0, t0)
+        return warp_times(path, np.array(times, dtype=np.float64), g0, t0, guide_index, target_index)
 
     return _Warp(moved([s.start for s in timing.phonemes]), moved([s.end for s in timing.phonemes]),
                  moved([w.start for w in timing.words]), moved([w.end for w in timing.words]),

@@ -178,8 +178,8 @@ def shape_spans(timing: SpeechTiming, pause_to_rest_s: float = PAUSE_TO_REST_S) 
     spans: list[ShapeSpan] = []
 
     def add(shape: str, start: float, end: float, bilabial: bool = False) -> None:
-        if end <= start:
-            return
+        if end < start or (end == start and not bilabial):
+            return  # a closure stays even when it takes no time (an aligner may squeeze it): it still shows an A
         if spans and spans[-1].shape == shape and abs(spans[-1].end - start) < 1e-9:
             last = spans.pop()
             spans.append(ShapeSpan(shape, last.start, end, last.bilabial or bilabial))
@@ -195,7 +195,7 @@ def shape_spans(timing: SpeechTiming, pause_to_rest_s: float = PAUSE_TO_REST_S) 
                 add(REST, cursor, sound.start)
                 previous = None
             else:  # a short pause holds the mouth where it was
-                add(spans[-1].shape, cursor, sound.start)
+                add(previous, cursor, sound.start)
         following = sounds[index + 1] if index + 1 < len(sounds) else None
         if sound.glottal:
             # /h/ is the next vowel's breath; a glottal stop keeps the last shape.

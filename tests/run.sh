@@ -6,6 +6,7 @@
 #   bash tests/run.sh bench                                the mixing benchmark (needs ffmpeg on PATH)
 #   bash tests/run.sh bench-speech                         speech RTF and overhead, full-size random models
 #   bash tests/run.sh bench-memory                         RSS of full-size TTS models loaded and unloaded
+#   bash tests/run.sh bench-mouth                          mouth shapes: aligner vs the engine's timing, loudness baseline
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$(dirname "$here")"
@@ -20,5 +21,6 @@ case "$command" in
           exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
   bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;
   bench-memory) exec "$venv/bin/python" "$here/bench_memory.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory [args]" >&2; exit 2 ;;
+  bench-mouth) exec "$venv/bin/python" "$here/bench_mouth.py" "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-mouth [args]" >&2; exit 2 ;;
 esac

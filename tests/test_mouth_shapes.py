@@ -119,6 +119,25 @@ def test_no_shape_is_shorter_than_two_frames_except_a_closure():
             assert all(n >= 2 or s == "A" for s, n in inner), (fps, inner)
 
 
+def test_odd_timings_keep_the_frame_count_and_every_closure():
+    """Zero-length and sub-frame sounds (an aligner may squeeze a phoneme to nothing), marks without sounds, clips of
+    a frame or two, any fps: always exactly `frames` letters, and a closure wherever a bilabial was spoken."""
+    rng = random.Random(11)
+    for _ in range(3000):
+        t, spans = 0.0, []
+        for _ in range(rng.randint(0, 12)):
+            seconds = rng.choice([0.0, 0.001, 0.01, 0.03, 0.05, 0.2])
+            spans.append(Span(rng.choice("pbmɑiuˈː,h"), t, t + seconds))
+            t += seconds
+        duration = t + rng.choice([0.0, 0.01, 0.1])
+        for fps in (1.0, 7.0, 24.0, 120.0):
+            frames = max(1, math.ceil(duration * fps))
+            letters = ms.shapes_from_timing(SpeechTiming(tuple(spans), (), duration), fps, frames)
+            assert len(letters) == frames
+            if any(s.label in "pbm" for s in spans):
+                assert "A" in letters, (spans, fps, letters)
+
+
 def test_shapes_look_ahead_one_frame():
     letters = shapes(timing_of(("ɑ", 0.5), start=1.0))
     assert letters.index("D") == round(1.0 * FPS) - 1
