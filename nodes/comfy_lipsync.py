@@ -1,11 +1,16 @@
-"""V3 node class for ToonGen/animation: speech → AdvancedLivePortrait mouth command."""
+"""V3 node classes for ToonGen/animation: speech → AdvancedLivePortrait mouth command (shapes, or loudness)."""
 from __future__ import annotations
 
 from comfy_api.latest import io
 
+from .aligner import GUIDE_SPEED, GUIDE_VOICES
 from .audio_contract import read_audio
+from .comfy_speech import Timing, speak_with_kokoro
+from .dope_sheet import render_dope_sheet
 from .frames import DEFAULT_FPS
-from .lipsync import LipSettings, lip_command
+from .lipsync import MAX_FPS, MIN_FPS, LipSettings, lip_command, mouth_track
+from .mouth_shapes import DEFAULT_TRANSITION_FRAMES
+from .speech_timing import SpeechTiming, TimingError
 
 
 class LipCommand(io.ComfyNode):
@@ -41,4 +46,64 @@ class LipCommand(io.ComfyNode):
         return io.NodeOutput(command, frames)
 
 
-LIPSYNC_NODES = [LipCommand]
+def _as_timing(value) -> SpeechTiming | None:
+    """The timing input: a SpeechTiming from our speech nodes (None from F5), or its JSON/dict form."""
+    if value is None or isinstance(value, SpeechTiming):
+        return value
+    if isinstance(value, dict):
+        return SpeechTiming.from_dict(value)
+    if isinstance(value, str):
+        return SpeechTiming.from_json(value) if value.strip() else None
+    raise TimingError(f"timing must come from a ToonGen speech node, got {type(value).__name__}.")
+
+
+def _guide(voice: str):
+    """One of the aligner's guides: the embedded Kokoro voice speaking the text (through the speech disk cache)."""
+    return lambda text: speak_with_kokoro(text, voice, GUIDE_SPEED)
+
+
+GUIDES = [_guide(voice) for voice in GUIDE_VOICES]
+
+
+class MouthShapes(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ToonGenMouthShapes",
+            display_name="Mouth Shapes (ToonGen)",
+            category="ToonGen/animation",
+            description="Lip-sync that forms words: the clean voice → one mouth shape per video frame (A closed "
+                        "M B P, B teeth, C open, D wide, E round, F pucker, G F/V, H L, X rest) and "
+                        "AdvancedLivePortrait's `command` for 8 ExpressionEditors chained A…H (assets/mouth_shapes.json). "
+                        "Timed by the speech node's timing; without it, the text is aligned to the audio; without "
+                        "text (or when it does not match), loudness.",
+            inputs=[
+                io.Audio.Input("voice", tooltip="The clean speech, not the mix: music would open the mouth."),
+                io.Float.Input("fps", default=DEFAULT_FPS, min=MIN_FPS, max=MAX_FPS, step=1.0,
+                               tooltip="Video frame rate."),
+                Timing.Input("timing", optional=True,
+                             tooltip="The speech node's timing output: when each phoneme is spoken."),
+                io.String.Input("text", multiline=True, default="", optional=True,
+                                tooltip="What the voice says, for audio without timing (F5-TTS, recordings): it "
+                                        "is aligned to the audio. Ignored when timing is linked."),
+                io.Int.Input("transition_frames", default=DEFAULT_TRANSITION_FRAMES, min=1, max=6, optional=True,
+                             tooltip="Frames each mouth change eases over (`change` of each command line; shapes "
+                                     "already start a frame early)."),
+            ],
+            outputs=[io.String.Output(display_name="command"), io.Int.Output(display_name="frame_count"),
+                     io.String.Output(display_name="shapes"), io.Image.Output(display_name="dope_sheet")],
+        )
+
+    @classmethod
+    def execute(cls, voice: dict, fps: float, timing=None, text: str | None = None,
+                transition_frames: int = DEFAULT_TRANSITION_FRAMES) -> io.NodeOutput:
+        waveform, rate = read_audio(voice, "voice")
+        result = mouth_track(waveform, rate, fps, _as_timing(timing), text, GUIDES, transition_frames)
+        words = result.timing.words if result.timing is not None else ()
+        sheet = render_dope_sheet(waveform, rate, result.shapes, fps, words, f"mouth shapes — {result.source}")
+        shown = [f"source: {result.source}", *([f"warning: {result.warning}"] if result.warning else []),
+                 result.shapes]
+        return io.NodeOutput(result.command, result.frames, result.shapes, sheet, ui={"text": shown})
+
+
+LIPSYNC_NODES = [LipCommand, MouthShapes]

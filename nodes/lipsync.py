@@ -1,20 +1,34 @@
 """Clean voice → mouth motion for PowerHouseMan's AdvancedLivePortrait `command` input.
 
 The command has one line per segment, `idx=change:keep`: move toward expression `idx` (0 = the source face, k = the
-k-th ExpressionEditor of the motion_link chain, here increasingly open mouths) over `change` frames (≥ 1), then hold
-it `keep` frames. With animate_without_vid the video has Σ(change + keep) frames, which we make equal to
-ceil(duration × fps) — the audio's frame count.
+k-th ExpressionEditor of the motion_link chain) over `change` frames (≥ 1), then hold it `keep` frames. With
+animate_without_vid the video has Σ(change + keep) frames, which we make equal to ceil(duration × fps) — the audio's
+frame count.
+
+Two ways to move the mouth:
+* `mouth_track` — mouth *shapes* that form words (A–H, X; nodes/mouth_shapes.py), timed by the engine that spoke
+  (its phoneme timing), else by aligning the text to the audio (nodes/aligner.py), else by loudness.
+* `lip_command` — loudness only: per-frame energy quantised to K increasingly open mouths (0 = closed).
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .audio_contract import AudioInputError
+from .aligner import Guide, align
+from .audio_contract import AudioInputError, check_waveform
 from .frames import frame_count
+from .mouth_shapes import DEFAULT_TRANSITION_FRAMES, REST, command_from_shapes, shapes_from_levels, shapes_from_timing
+from .speech_timing import SpeechTiming
+
+log = logging.getLogger("ToonGen")
+MIN_FPS, MAX_FPS = 1.0, 120.0
+TIMING_SLACK_S = 0.05  # timing may end this much after the audio (rounding of the engine's frames)
 
 
 @dataclass(frozen=True)
@@ -85,3 +99,74 @@ def lip_command(waveform: torch.Tensor, sample_rate: int, fps: float, settings: 
         return command_from_states([0] * frames, settings.transition_frames), frames
     states = mouth_states(frame_energy_db(waveform, sample_rate, fps, frames), settings)
     return command_from_states(states, settings.transition_frames), frames
+
+
+@dataclass(frozen=True)
+class MouthTrack:
+    shapes: str                         # one letter of A–H / X per video frame
+    command: str                        # AdvancedLivePortrait's command for the A–H editor chain
+    frames: int                         # = ceil(duration × fps) = len(shapes)
+    source: str                         # what timed it: engine timing, aligner, loudness or silence
+    warning: str = ""                   # why a better source was not used, when one was asked for
+    timing: SpeechTiming | None = None  # the phoneme/word timing the shapes follow (None in loudness mode)
+
+
+def check_fps(fps: float) -> float:
+    fps = float(fps)
+    if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        raise AudioInputError(f"fps {fps} is outside {MIN_FPS:g}–{MAX_FPS:g}; use the video's frame rate (e.g. 24).")
+    return fps
+
+
+def _timing_problem(timing: SpeechTiming, seconds: float) -> str:
+    if not timing.phonemes:
+        return "the timing has no phonemes in it"
+    end = max(s.end for s in timing.phonemes)
+    if end > seconds + TIMING_SLACK_S:
+        return (f"the timing runs to {end:.2f} s but the voice lasts {seconds:.2f} s (is it the timing of other "
+                "audio, or was the voice cut?)")
+    return ""
+
+
+def loudness_shapes(waveform: torch.Tensor, sample_rate: int, fps: float, frames: int,
+                    settings: LipSettings = LipSettings()) -> str:
+    """The loudness mode as shapes: silence X, then B, C, D as the voice gets louder."""
+    states = mouth_states(frame_energy_db(waveform, sample_rate, fps, frames), settings)
+    return shapes_from_levels(states)
+
+
+def mouth_track(waveform: torch.Tensor, sample_rate: int, fps: float, timing: SpeechTiming | None = None,
+                text: str | None = None, guides: Sequence[Guide] = (),
+                transition_frames: int = DEFAULT_TRANSITION_FRAMES) -> MouthTrack:
+    """The mouth shapes of a clean voice ([channels, samples]): from the engine's `timing` when it fits the audio,
+    else from `text` aligned onto the audio by the `guides` voices, else from loudness — with a warning that says why
+    whenever a better source was given but could not be used. The frame count is always ceil(duration × fps)."""
+    fps = check_fps(fps)
+    waveform = check_waveform(waveform, "voice")
+    frames = frame_count(waveform.shape[-1], sample_rate, fps, min_frames=1)
+    seconds = waveform.shape[-1] / sample_rate
+
+    def track(shapes: str, source: str, warning: str = "", used: SpeechTiming | None = None) -> MouthTrack:
+        if warning:
+            log.warning("ToonGen Mouth Shapes: %s", warning)
+        return MouthTrack(shapes, command_from_shapes(shapes, transition_frames), frames, source, warning, used)
+
+    if float(waveform.abs().max()) < 1e-6:
+        return track(REST * frames, "silence")
+    problems = []
+    if timing is not None:
+        problem = _timing_problem(timing, seconds)
+        if not problem:
+            return track(shapes_from_timing(timing, fps, frames), f"engine timing ({timing.source or 'unknown'})",
+                         used=timing)
+        problems.append(problem)
+    if text is not None and text.strip():
+        alignment = align(waveform.mean(dim=0).numpy(), sample_rate, text, guides) if guides else None
+        if alignment is not None and alignment.usable:
+            return track(shapes_from_timing(alignment.timing, fps, frames),
+                         f"aligner (confidence {alignment.confidence:.2f})", "; ".join(problems), alignment.timing)
+        problems.append(alignment.reason if alignment is not None else "no guide voice to align the text with")
+    elif timing is None:
+        problems.append("no timing and no text were given" if text is None else "the text is empty")
+    warning = "; ".join(problems) + "; the mouth follows loudness only (link the speech node's timing, or the text)"
+    return track(loudness_shapes(waveform, sample_rate, fps, frames), "loudness", warning)

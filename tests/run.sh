@@ -9,6 +9,7 @@
 #   bash tests/run.sh bench-memory                         server RSS around a long script; full-size TTS models unloaded
 #   bash tests/run.sh bench-interrupt                      Cancel latency per speech engine in a real server
 #   bash tests/run.sh bench-voices                         voices: WER, RTF, style cosine matrix (+ PNG), Kokoro int8/fp32/fp16
+#   bash tests/run.sh bench-mouth                          mouth shapes: aligner vs the engine's timing, loudness baseline
 # TOONGEN_COMFYUI_VERSIONS="0.33.0" (space-separated) limits `test` to those of the built ComfyUI versions.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,5 +55,6 @@ case "$command" in
   bench-memory) exec "$venv/bin/python" "$here/bench_memory.py" "$@" ;;
   bench-interrupt) exec "$venv/bin/python" "$here/bench_interrupt.py" "$@" ;;
   bench-voices) exec "$venv/bin/python" "$here/bench_voices.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt|bench-voices [args]" >&2; exit 2 ;;
+  bench-mouth) exec "$venv/bin/python" "$here/bench_mouth.py" "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt|bench-voices|bench-mouth [args]" >&2; exit 2 ;;
 esac

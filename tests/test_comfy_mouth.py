@@ -1,0 +1,90 @@
+"""Mouth Shapes in a real ComfyUI through /prompt: Speak → Mouth Shapes gives a command AdvancedLivePortrait
+accepts, as many frames as Audio → Frame Count says, one shape per frame; recordings are aligned from their text."""
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+from PIL import Image
+
+from .alp_command import parse_command, video_frames
+from .comfy_server import ComfyError
+
+TEXT = "My mom makes marvellous pumpkin pie, but nobody may eat it before Monday."
+
+
+def mouth_graph(voice: list, fps: float = 24.0, **inputs) -> dict:
+    return {
+        "10": {"class_type": "ToonGenMouthShapes", "inputs": {"voice": voice, "fps": fps, **inputs}},
+        "11": {"class_type": "PreviewAny", "inputs": {"source": ["10", 0]}},
+        "12": {"class_type": "PreviewAny", "inputs": {"source": ["10", 1]}},
+        "13": {"class_type": "PreviewImage", "inputs": {"images": ["10", 3]}},
+        "14": {"class_type": "ToonGenAudioToFrames", "inputs": {"audio": voice, "fps": fps, "min_frames": 1,
+                                                                 "multiple_of": 1}},
+        "15": {"class_type": "PreviewAny", "inputs": {"source": ["14", 0]}},
+    }
+
+
+def results(comfy, entry: dict) -> dict:
+    outputs = entry["outputs"]
+    shown = outputs["10"]["text"]
+    return {"command": outputs["11"]["text"][0], "frames": int(outputs["12"]["text"][0]),
+            "audio_frames": int(outputs["15"]["text"][0]), "source": shown[0], "shown": shown,
+            "shapes": shown[-1], "sheet": Image.open(io.BytesIO(comfy.fetch(outputs["13"]["images"][0])))}
+
+
+def test_speak_to_mouth_shapes_with_the_engines_timing(comfy):
+    graph = {"1": {"class_type": "ToonGenSpeak", "inputs": {
+        "text": TEXT, "engine": "kokoro", "voice_style": "(none)", "kokoro_voice": "jm_kumo", "speed": 1.1, "seed": 0}},
+        **mouth_graph(["1", 0], 25.0, timing=["1", 2])}
+    got = results(comfy, comfy.run(graph, timeout=600))
+    segments = parse_command(got["command"], editors=8)  # ALP's rules: idx=change:keep, change ≥ 1, k ≤ 8 editors
+    assert video_frames(segments) == got["frames"] == got["audio_frames"] == len(got["shapes"])
+    assert got["source"] == "source: engine timing (kokoro-onnx-int8)" and len(got["shown"]) == 2
+    assert set(got["shapes"]) <= set("ABCDEFGHX") and got["shapes"].count("A") >= 8  # m m m m p b m m: closures
+    assert got["sheet"].size[1] == 300 and got["sheet"].size[0] >= 960
+
+
+@pytest.fixture(scope="module")
+def recording(comfy):
+    """A 'recording' without timing: another voice than the aligner's guides, 44.1 kHz stereo, in input/."""
+    import torchaudio.functional as AF
+
+    from ..nodes.aligner import GUIDE_VOICES
+    from ..nodes.audio_files import save_wav_pcm16
+    from ..nodes.speech_engines import embedded_kokoro
+
+    assert "jf_tebukuro" not in GUIDE_VOICES
+    spoken = embedded_kokoro().speak(TEXT, "jf_tebukuro", 0.9)
+    stereo = AF.resample(spoken.samples.unsqueeze(0), 24000, 44100).repeat(2, 1)
+    save_wav_pcm16(comfy.base_dir / "input" / "mouth_recording.wav", stereo, 44100)
+    return "mouth_recording.wav", stereo.shape[-1] / 44100
+
+
+def test_a_recording_is_aligned_from_its_text(comfy, recording):
+    name, seconds = recording
+    graph = {"1": {"class_type": "LoadAudio", "inputs": {"audio": name}},
+             **mouth_graph(["1", 0], 24.0, text=TEXT)}
+    got = results(comfy, comfy.run(graph, timeout=600))
+    assert got["source"].startswith("source: aligner (confidence ")
+    assert video_frames(parse_command(got["command"], 8)) == got["frames"] == got["audio_frames"]
+    assert got["frames"] == math.ceil(seconds * 24 - 1e-9) == len(got["shapes"])
+
+
+def test_text_that_does_not_match_falls_back_to_loudness_with_a_warning(comfy, recording):
+    name, _ = recording
+    graph = {"1": {"class_type": "LoadAudio", "inputs": {"audio": name}},
+             **mouth_graph(["1", 0], 30.0, text="Seven lazy zebras sat quietly under the tall green tree, sighing.")}
+    got = results(comfy, comfy.run(graph, timeout=600))
+    assert got["source"] == "source: loudness"
+    assert "does not sound like the text" in got["shown"][1] and "loudness only" in got["shown"][1]
+    assert video_frames(parse_command(got["command"], 8)) == got["frames"] == got["audio_frames"] == len(got["shapes"])
+
+
+@pytest.mark.parametrize("fps, message", [(0.0, "smaller than min"), (500.0, "bigger than max")])
+def test_fps_outside_the_range_is_refused_when_queued(comfy, recording, fps, message):
+    graph = {"1": {"class_type": "LoadAudio", "inputs": {"audio": recording[0]}}, **mouth_graph(["1", 0], fps)}
+    graph["14"]["inputs"]["fps"] = 24.0
+    with pytest.raises(ComfyError, match=message):
+        comfy.queue(graph)
