@@ -221,14 +221,14 @@ class Speak(io.ComfyNode):
             node_id="ToonGenSpeak",
             display_name="Speak (ToonGen)",
             category=CATEGORY,
-            description="auto: clone the voice style's reference with F5-TTS when it can, else speak the style "
-                        "through its recipe with the offline voices (engine_used says which and why). f5_tts: clone "
+            description="auto: clone the voice style's reference with F5-TTS when it can (its weights already "
+                        "downloaded), else speak the style through its recipe with the offline voices (engine_used says which and why). f5_tts: clone "
                         "or fail. kokoro: offline voices only. kokoro_voice is used when no style is given.",
             inputs=[
                 _text_input(),
                 io.Combo.Input("engine", options=list(ENGINES), default="auto",
-                               tooltip="auto: F5-TTS clone when possible, else the offline voices; f5_tts: clone or "
-                                       "fail; kokoro: offline voices only (the style's recipe, or kokoro_voice)."),
+                               tooltip="auto: F5-TTS clone when its weights are here, else the offline voices; f5_tts: "
+                                       "clone or fail (downloads F5 on first use); kokoro: offline voices only (the style's recipe, or kokoro_voice)."),
                 io.Combo.Input("voice_style", options=style_options(), default=NO_STYLE,
                                tooltip="The character: its reference clip (cloned by F5-TTS) and its recipe (spoken "
                                        "by the offline voices), from assets/voices or models/tts/voices."),
@@ -275,7 +275,8 @@ class Speak(io.ComfyNode):
         problem = style_problem(style) if style else None
         if problem:
             raise ValueError(problem)
-        choice = choose_engine(engine, name, list_voice_references(user_voice_dirs()), f5_problem(tts_subfolder("f5-tts")))
+        f5_blocker = f5_problem(tts_subfolder("f5-tts"), download=engine != "auto")  # auto never downloads F5
+        choice = choose_engine(engine, name, list_voice_references(user_voice_dirs()), f5_blocker)
         if choice.engine == "kokoro":
             return cls._offline(text, style, kokoro_voice, speed, choice.reason)
         try:

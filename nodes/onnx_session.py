@@ -59,6 +59,13 @@ def with_outputs(model: Path, outputs: Sequence[str], folder: Path | None = None
         raise ValueError(f"{model.name} has no value named {', '.join(missing)}; it is not the expected model.")
     present = {o.name for o in proto.graph.output}
     proto.graph.output.extend(onnx.ValueInfoProto(name=name) for name in outputs if name not in present)
+    return save_model(proto, target)
+
+
+def save_model(proto, target: Path) -> Path:
+    """Write an ONNX model atomically (a partial file renamed into place), so a reader never sees half a model."""
+    import onnx
+
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + f".{os.getpid()}.partial")
     try:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .onnx_session import save_model
+
 VARIANTS = ("int8", "fp32", "fp16")
 VARIANT_ENV = "TOONGEN_KOKORO_VARIANT"  # force one: int8, fp32 or fp16 (else the fastest measured here)
 
@@ -43,19 +45,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def _atomic_save(proto, target: Path) -> Path:
-    import onnx
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + f".{os.getpid()}.partial")
-    try:
-        onnx.save(proto, str(partial))
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
 
 
 def _tag(source: Path, what: str) -> str:
@@ -245,7 +234,7 @@ def dequantize(source: Path, folder: Path | None = None) -> Path:
 
     proto = onnx.load(str(source))
     dequantize_model(proto)
-    return _atomic_save(proto, target)
+    return save_model(proto, target)
 
 
 def to_float16(source: Path, folder: Path | None = None, keep_float32: Sequence[str] = ()) -> Path:
@@ -260,7 +249,7 @@ def to_float16(source: Path, folder: Path | None = None, keep_float32: Sequence[
 
     proto = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True, disable_shape_infer=True,
                                      op_block_list=list(keep_float32) or None)
-    return _atomic_save(proto, target)
+    return save_model(proto, target)
 
 
 def _choice_key(model: Path) -> str:

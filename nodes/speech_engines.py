@@ -213,9 +213,10 @@ def kokoro_for_voice(voice: str, folder: Path, device: str = "cpu", british: boo
     return kokoro_source(voice, folder, device, british, progress).load()
 
 
-def f5_problem(folder: Path) -> str | None:
+def f5_problem(folder: Path, download: bool = True) -> str | None:
     """Why F5-TTS cannot run here (the f5-tts package or torchaudio missing, weights missing with downloads off),
-    or None when it can."""
+    or None when it can. `download=False` (engine auto) also counts weights not yet downloaded as a reason: auto
+    never starts a 1.35 GB download that an explicit f5_tts request would."""
     from .f5_engine import LEAN_INSTALL, missing_files, weights_missing_error
     from .torchaudio_support import torchaudio_problem
 
@@ -224,8 +225,12 @@ def f5_problem(folder: Path) -> str | None:
     torchaudio_missing = torchaudio_problem()
     if torchaudio_missing:
         return torchaudio_missing
-    if missing_files(folder) and not downloads_allowed():
-        return str(weights_missing_error(folder))
+    if missing_files(folder):
+        if not downloads_allowed():
+            return str(weights_missing_error(folder))
+        if not download:
+            return (f"its weights are not in {folder} yet; auto does not download them (about 1.35 GB): run once "
+                    "with engine f5_tts (or the F5-TTS node) to fetch them, and auto clones from then on")
     return None
 
 

@@ -109,6 +109,13 @@ def server_script_memory() -> None:
           f"unload {'OK' if abs(residue) <= UNLOAD_LIMIT_MIB else 'OVER'}\n")
 
 
+def rss_mb() -> float:
+    """RSS after collecting garbage and trimming the heap, so each figure counts live memory only."""
+    gc.collect()
+    sys.modules["toongen.nodes.model_cache"].release_freed_heap()
+    return psutil.Process().memory_info().rss / 2**20
+
+
 def models_memory() -> None:
     """Part 2: full-size torch models loaded, used once and unloaded in this process."""
     from toongen.nodes import model_cache

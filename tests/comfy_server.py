@@ -63,14 +63,16 @@ def free_port() -> int:
 
 class ComfyServer:
     def __init__(self, base_dir: Path | None = None, port: int | None = None, extra_args: tuple[str, ...] = (),
-                 custom_nodes: tuple[Path, ...] = ()):
-        """custom_nodes: folders linked into custom_nodes/ beside this pack (e.g. VideoHelperSuite)."""
+                 custom_nodes: tuple[Path, ...] = (), env: dict[str, str] | None = None):
+        """custom_nodes: folders linked into custom_nodes/ beside this pack (e.g. VideoHelperSuite). env: variables
+        set for the server after the offline defaults (HF_HUB_OFFLINE=1 …), e.g. to reach a local hub."""
         self._owns_base_dir = base_dir is None  # a temp folder we made is removed again on stop()
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="toongen-comfy-"))
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args
         self.custom_nodes = custom_nodes
+        self.env = dict(env or {})
         self.version = comfyui_version()
         self.process: subprocess.Popen | None = None
         self.log_path = self.base_dir / "server.log"
@@ -85,7 +87,7 @@ class ComfyServer:
             if not link.exists():
                 link.symlink_to(source, target_is_directory=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1")
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1", **self.env)
         command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                    "--base-directory", str(self.base_dir), "--disable-auto-launch", *self._database_args(),
                    *self.extra_args]

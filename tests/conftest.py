@@ -100,3 +100,15 @@ def speech_like(seconds: float, rate: int = 24000, syllables_per_s: float = 4.0,
 
 def audio_dict(waveform: torch.Tensor, rate: int) -> dict:
     return {"waveform": waveform.unsqueeze(0).to(torch.float32), "sample_rate": rate}
+
+
+@pytest.fixture(scope="session")
+def narrator():
+    """The deadpan_narrator reference, ready for F5-TTS."""
+    from ..nodes.audio_files import load_audio_file
+    from ..nodes.f5_engine import prepare_reference
+    from ..nodes.voices import list_voice_references, read_transcript
+
+    path = list_voice_references()["deadpan_narrator"]
+    waveform, rate = load_audio_file(path)
+    return prepare_reference(waveform, rate, read_transcript(path))

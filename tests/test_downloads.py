@@ -222,23 +222,21 @@ def test_hub_hashes_are_checked_the_way_git_and_the_hub_compute_them(tmp_path):
 
 
 @pytest.mark.slow
-def test_kokoro_node_in_comfyui_downloads_af_heart_from_the_hub_and_speaks(hub, hub_repos, tmp_path, monkeypatch):
-    """ToonGenKokoroTTS with af_heart and no weights, in a real ComfyUI started with HF_ENDPOINT at the local hub."""
+def test_kokoro_node_in_comfyui_downloads_af_heart_from_the_hub_and_speaks(hub, hub_repos, tmp_path):
+    """ToonGenKokoroTTS with af_heart and no weights, in a real ComfyUI started with HF_ENDPOINT at the local hub;
+    Speak with engine auto in the same server does not start the F5 download (the hub serves it too)."""
     import soundfile
 
     from .comfy_server import ComfyServer
 
-    # ComfyServer sets HF_HUB_OFFLINE=1 for every server; tests/hub_env/sitecustomize.py lifts it for this one.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS / "hub_env"), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv("TOONGEN_TEST_ENV", json.dumps({"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0"}))
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     graph = {
         "1": {"class_type": "ToonGenKokoroTTS", "inputs": {"text": "Come on down to Real Fake Doors!",
                                                            "voice": "af_heart", "speed": 1.0}},
         "2": {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["1", 0], "filename_prefix": "toongen/hub"}},
     }
-    with ComfyServer(base_dir=tmp_path / "comfy") as server:
+    online = {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_ENDPOINT": hub.url,
+              "HF_HOME": str(tmp_path / "hf-home")}
+    with ComfyServer(base_dir=tmp_path / "comfy", env=online) as server:
         server.start()
         messages, entry = server.run_watching(graph, timeout=600)
         assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
@@ -250,3 +248,11 @@ def test_kokoro_node_in_comfyui_downloads_af_heart_from_the_hub_and_speaks(hub, 
         assert "ToonGen: downloading" in server.log_text()
         wav = next(f for f in server.output_files(entry) if f["filename"].endswith(".wav"))
         assert soundfile.info(io.BytesIO(server.fetch(wav))).duration > 0.3
+        speak = {"1": {"class_type": "ToonGenSpeak", "inputs": {
+                     "text": "Auto never fetches a gigabyte behind your back.", "engine": "auto",
+                     "voice_style": "deadpan_narrator", "kokoro_voice": "jm_kumo", "speed": 1.0, "seed": 0}},
+                 "2": {"class_type": "PreviewAudio", "inputs": {"audio": ["1", 0]}}}
+        engine_used = server.run(speak)["outputs"]["1"]["text"][0]
+        assert "auto does not download" in engine_used and "through its recipe" in engine_used, engine_used
+        f5_folder = server.base_dir / "models" / "tts" / "f5-tts"
+        assert not (f5_folder.exists() and [p for p in f5_folder.rglob("*") if p.is_file()])

@@ -9,12 +9,10 @@ import pytest
 import torch
 
 from ..nodes.audio_contract import AudioInputError
-from ..nodes.audio_files import load_audio_file
 from ..nodes.f5_engine import REQUIRED_FILES, F5Engine, chunk_budget, prepare_reference
 from ..nodes.kokoro_engine import EngineUnavailableError
 from ..nodes.speech import ChunkedSpeech
 from ..nodes.speech_engines import f5_problem
-from ..nodes.voices import list_voice_references, read_transcript
 from .conftest import speech_like
 from .tiny_models import build_f5
 
@@ -29,13 +27,6 @@ def tiny_f5_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_f5(tiny_f5_dir) -> F5Engine:
     return F5Engine(tiny_f5_dir)
-
-
-@pytest.fixture(scope="session")
-def narrator():
-    path = list_voice_references()["deadpan_narrator"]
-    waveform, rate = load_audio_file(path)
-    return prepare_reference(waveform, rate, read_transcript(path))
 
 
 def test_tiny_f5_loads_through_f5_tts_and_clones(tiny_f5, narrator):

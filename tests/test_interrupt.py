@@ -9,10 +9,8 @@ import pytest
 import torch
 
 from ..nodes import interrupt
-from ..nodes.audio_files import load_audio_file
-from ..nodes.f5_engine import F5Engine, prepare_reference
+from ..nodes.f5_engine import F5Engine
 from ..nodes.kokoro_engine import TorchKokoro
-from ..nodes.voices import list_voice_references, read_transcript
 from .tiny_models import build_f5, build_kokoro
 
 
@@ -44,13 +42,6 @@ def count_calls(module: torch.nn.Module) -> list[int]:
 @pytest.fixture(scope="module")
 def f5(tmp_path_factory) -> F5Engine:
     return F5Engine(build_f5(tmp_path_factory.mktemp("models") / "f5-tts"))
-
-
-@pytest.fixture(scope="module")
-def narrator():
-    path = list_voice_references()["deadpan_narrator"]
-    waveform, rate = load_audio_file(path)
-    return prepare_reference(waveform, rate, read_transcript(path))
 
 
 def test_f5_stops_inside_a_flow_step_and_the_next_run_is_clean(f5, narrator):

@@ -103,12 +103,14 @@ def test_the_checker_catches_bad_graphs(object_info):
 def test_clip_workflow_wiring_follows_the_plan(path):
     graph = json.loads(path.read_text())
     types = by_type(graph)
-    (unload,), (speak,), (lip,), (alp,) = (types[t] for t in (
-        "ToonGenUnloadTTS", "ToonGenSpeak", "ToonGenLipCommand", "AdvancedLivePortrait"))
+    (unload,), (speak,), (mouth,), (alp,) = (types[t] for t in (
+        "ToonGenUnloadTTS", "ToonGenSpeak", "ToonGenMouthShapes", "AdvancedLivePortrait"))
     assert graph["5"]["inputs"]["latent_image"] == [unload, 0]              # Unload sits before Flux
     assert graph[unload]["inputs"]["audio"] == [speak, 0]
-    assert graph[alp]["inputs"]["command"] == [lip, 0]
-    assert graph[lip]["inputs"]["voice"] == [speak, 0]                      # the clean voice, not the mix
+    assert graph[alp]["inputs"]["command"] == [mouth, 0]
+    assert graph[mouth]["inputs"]["voice"] == [speak, 0]                    # the clean voice, not the mix
+    assert graph[mouth]["inputs"]["timing"] == [speak, 2]                   # timed by the engine that spoke
+    assert graph[types["PreviewImage"][0]]["inputs"]["images"] == [mouth, 3]  # the dope sheet
     assert graph[types["VHS_VideoCombine"][0]]["inputs"]["audio"] == [types["ToonGenAudioToFrames"][0], 2]
     assert graph[types["ADE_LoadAnimateDiffModel"][0]]["inputs"]["model_name"] == "v3_sd15_mm.ckpt"
     context = graph[types["ADE_StandardUniformContextOptions"][0]]["inputs"]
@@ -116,14 +118,16 @@ def test_clip_workflow_wiring_follows_the_plan(path):
     assert graph["21"]["inputs"]["denoise"] == 0.35
     # the editors form one motion_link chain in command-index order: editor k is index k, ALP takes the last
     editors = types["ExpressionEditor"]
-    assert len(editors) == graph[lip]["inputs"]["open_levels"]
+    shapes = json.loads((REPO / "assets" / "mouth_shapes.json").read_text())
+    assert len(editors) == len(shapes["editors"]) == 8
     chain = [e for e in editors if "src_image" in graph[e]["inputs"]]
     while graph[chain[-1]]["class_type"] == "ExpressionEditor":
         nxt = [e for e in [*editors, alp] if graph[e]["inputs"].get("motion_link") == [chain[-1], 1]]
         assert len(nxt) == 1
         chain.append(nxt[0])
     assert chain[:-1] == sorted(editors, key=int) and chain[-1] == alp
-    assert [graph[e]["inputs"]["aaa"] for e in chain[:-1]] == [30, 60, 100]
+    for editor, shape in zip(chain[:-1], shapes["editors"]):  # editor k carries shape k's preset (index 0: rest)
+        assert {k: graph[editor]["inputs"][k] for k in shapes["presets"][shape]} == shapes["presets"][shape]
 
 
 def test_gguf_variant_loads_flux_schnell_q4_with_the_gguf_loaders():
@@ -182,8 +186,7 @@ def test_the_note_lists_every_pack_and_model_file_with_folder_and_size(path):
 
 
 def test_the_mouth_editors_are_data_driven_and_eight_fit_the_layout(live_object_info, tmp_path):
-    """Ready for the mouth shapes (issue 11): presets in the form of assets/mouth_shapes.json → N chained editors,
-    laid out in rows of four inside the mouth group without overlapping, at the size the frontend computes for
+    """Presets in the form of assets/mouth_shapes.json → N chained editors, laid out in rows of four inside the mouth group without overlapping, at the size the frontend computes for
     an ExpressionEditor."""
     shapes = tmp_path / "mouth_shapes.json"
     shapes.write_text(json.dumps({"editors": list("ABCDEFGH"), "presets": {

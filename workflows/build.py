@@ -38,6 +38,7 @@ API_DIR = HERE / "api"
 FIXTURES = REPO / "tests" / "fixtures"
 REFERENCE = FIXTURES / "recommended_graph.api.json"
 SPECS = FIXTURES / "node_specs.json"
+MOUTH_SHAPES = REPO / "assets" / "mouth_shapes.json"
 SIZES = FIXTURES / "frontend_node_sizes.json"
 FPS = 24.0
 
@@ -61,8 +62,6 @@ class MouthPreset:
     values: dict                 # ExpressionEditor widget values that differ from its defaults (aaa, eee, woo, …)
 
 
-# ToonGenLipCommand's open levels 1..3 (index 0 of its command is the source face, mouth closed).
-OPEN_LEVELS = [MouthPreset(f"Mouth open {k}/3 (aaa {aaa})", {"aaa": aaa}) for k, aaa in ((1, 30), (2, 60), (3, 100))]
 EDITOR_DEFAULTS = {"rotate_pitch": 0, "rotate_yaw": 0, "rotate_roll": 0, "blink": 0, "eyebrow": 0, "wink": 0,
                    "pupil_x": 0, "pupil_y": 0, "aaa": 0, "eee": 0, "woo": 0, "smile": 0, "src_ratio": 1,
                    "sample_ratio": 1, "sample_parts": "OnlyExpression", "crop_factor": 1.7}
@@ -161,8 +160,10 @@ FLUX_LOADERS = {
 }
 
 
-def clip(flux: str, editors: list[MouthPreset] = OPEN_LEVELS) -> Workflow:
+def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
+    """A clip workflow with `flux`'s loaders; the mouth editors from assets/mouth_shapes.json unless given."""
     flux_title, loaders = FLUX_LOADERS[flux]
+    editors = editors if editors is not None else presets_from_file(MOUTH_SHAPES)
     graph = copy.deepcopy(json.loads(REFERENCE.read_text()))
     for replaced in ("1", "8", "9", "10", "11", "23"):  # loader, editors ×3, the two stand-ins (lip STRING, audio)
         del graph[replaced]
@@ -175,9 +176,9 @@ def clip(flux: str, editors: list[MouthPreset] = OPEN_LEVELS) -> Workflow:
             "seed": 0, "nfe_steps": 32, "cfg_strength": 2.0, "cross_fade_s": 0.15, "voice_style_from": ["30", 2]}),
         "32": _node("ToonGenUnloadTTS", "Unload TTS before Flux", {
             "value": ["4", 0], "audio": ["31", 0], "unload_comfy_models": False, "empty_cuda_cache": True}),
-        "33": _node("ToonGenLipCommand", "Speech → mouth command", {
-            "voice": ["31", 0], "fps": FPS, "open_levels": len(editors), "silence_db": -35.0, "hysteresis_db": 3.0,
-            "transition_frames": 2}),
+        "33": _node("ToonGenMouthShapes", "Mouth shapes (from the voice's timing)", {
+            "voice": ["31", 0], "fps": FPS, "timing": ["31", 2], "text": ["30", 1], "transition_frames": 2}),
+        "48": _node("PreviewImage", "Dope sheet (mouth shapes over the waveform)", {"images": ["33", 3]}),
         "34": _node("ToonGenMixAudio", "Mix voice + BGM + SFX", {
             "voice": ["31", 0], "bgm": ["30", 3], "sfx_events": ["30", 4], "mix_ratio": 0.3, "loop_bgm": True,
             "duck_db": 12.0, "duck_attack_ms": 30.0, "duck_release_ms": 400.0, "fade_in_s": 0.0, "fade_out_s": 0.5,
@@ -219,7 +220,7 @@ def clip(flux: str, editors: list[MouthPreset] = OPEN_LEVELS) -> Workflow:
         Stage("3 · Unload TTS before Flux", COLORS["unload"], [Column([["4"]]), Column([["32"]])]),
         Stage(f"4 · Flux image ({flux_title})", COLORS["flux"], flux_columns),
         Stage("5 · Mouth shapes & LivePortrait", COLORS["mouth"], [
-            Column([["33"], *editor_rows(len(editors))]), Column([["12"]])]),
+            Column([["33", "48"], *editor_rows(len(editors))]), Column([["12"]])]),
         Stage("6 · AnimateDiff (ToonYou + v3 motion)", COLORS["animatediff"], [
             Column([["13"]]), Column([["14"]], dy=80), Column([["15"], ["16"]], dy=80), Column([["17"]]),
             Column([["18"], ["19"]], dy=60), Column([["21"], ["20"]]), Column([["22"]])]),
@@ -227,6 +228,8 @@ def clip(flux: str, editors: list[MouthPreset] = OPEN_LEVELS) -> Workflow:
     ], routes=[
         Route(("30", 0), [("2", "text")], side="above"),
         Route(("31", 0), [("32", "audio"), ("33", "voice")], side="above"),
+        Route(("31", 2), [("33", "timing")], side="above", offset=28),
+        Route(("30", 1), [("33", "text")], side="above", offset=40),  # for F5 clones, which come without timing
         *audio_routes,
         Route(("32", 0), [("5", "latent_image")]),
         *vae_route,
@@ -235,6 +238,7 @@ def clip(flux: str, editors: list[MouthPreset] = OPEN_LEVELS) -> Workflow:
         Route(("13", 2), [("20", "vae"), ("22", "vae")], approach=24),   # the AnimateDiff loaders
         Route(("36", 2), [("24", "audio")]),
     ], min_sizes={"39": (600, 580), "31": (400, 0), "2": (400, 200), "18": (400, 160), "19": (400, 160),
+                  "21": (0, 380),  # VAE Encode under it, low enough that the link from the lane clears the prompts
                   "24": (320, 620)})
     return Workflow(graph, layout, note=_clip_note(graph, flux_title, FLUX_NOTES[flux]))
 
@@ -308,10 +312,10 @@ def _audio_note(graph: dict) -> str:
         "## Packs to install", "None: only ToonGen.",
         "## Model files",
         "None needed: the Kokoro-82M voice (int8 ONNX, 92 MB) installs from PyPI with ToonGen. For voice cloning "
-        "(`engine` auto / f5_tts with a `voice_style`), add F5-TTS:",
+        "(`engine` auto / f5_tts with a `voice_style`), add F5-TTS (`auto` uses it once it is there; it never downloads it):",
         *_file_table(F5_FILES),
         "", "≈: approximate sizes (fp32 parameter counts). ToonGen downloads missing files into those folders on "
-        "first use (`HF_HUB_OFFLINE=1` or `TOONGEN_ALLOW_DOWNLOAD=0` turn that off).",
+        "first use of `engine: f5_tts` (`HF_HUB_OFFLINE=1` or `TOONGEN_ALLOW_DOWNLOAD=0` turn that off).",
     ])
 
 
