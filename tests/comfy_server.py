@@ -87,7 +87,8 @@ class ComfyServer:
             if not link.exists():
                 link.symlink_to(source, target_is_directory=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1", **self.env)
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1")
+        env.update(self.env)
         command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                    "--base-directory", str(self.base_dir), "--disable-auto-launch", *self._database_args(),
                    *self.extra_args]
