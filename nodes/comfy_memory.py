@@ -61,6 +61,7 @@ def register_residency_and_routes() -> None:
             "loaded": [list(map(str, key)) for key in model_cache.loaded_keys()],
             "comfy_managed": [list(map(str, key)) for key in comfy_managed_keys()],
             "live_objects": model_cache.live_count(),
+            "loads_since_start": sum(model_cache.load_counts.values()),
         })
 
 

@@ -61,6 +61,11 @@ class HibariEngine:
         return Utterance(samples, SAMPLE_RATE,
                          timing_from_durations(text, self.vocab, frames, samples.shape[0], self.engine_id))
 
+    def prepare(self, british: bool = False) -> None:
+        """Load what the first chunk would otherwise load inside it (misaki's G2P with spaCy): loading cannot
+        stop for a Cancel, speaking can, so it is done before speech starts."""
+        english_g2p(british)
+
     def speak(self, text: str, voice: str = VOICE, speed: float = 1.0, british: bool = False) -> Utterance:
         """One chunk of English text → mono 24 kHz speech with its phoneme and word timing."""
         if voice != VOICE:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from .onnx_session import run as onnx_run
 from .onnx_variants import dequantize, to_float16
 from .speech import join_utterances
 from .speech_timing import Span, SpeechTiming, Utterance, spans_from_frames
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24_000
 MAX_PHONEMES = 510  # Kokoro's context (512) minus the two padding tokens
@@ -231,6 +234,11 @@ class EmbeddedKokoro:
         return Utterance(samples, SAMPLE_RATE,
                          timing_from_durations(text, self.vocab, frames, samples.shape[0], self.engine_id))
 
+    def prepare(self, british: bool = False) -> None:
+        """Load what the first chunk would otherwise load inside it (misaki's G2P with spaCy): loading cannot
+        stop for a Cancel, speaking can, so it is done before speech starts."""
+        english_g2p(british)
+
     def speak(self, text: str, voice: str | KokoroBlend, speed: float, british: bool = False) -> Utterance:
         """One chunk of English text (US or British pronunciation) → mono 24 kHz speech with its phoneme timing, in
         one of the embedded voices or a blend of them."""
@@ -295,6 +303,9 @@ class TorchKokoro:
             )
         return path
 
+    def prepare(self, british: bool = False) -> None:
+        """Nothing left to load before speaking: KPipeline built its G2P with the engine."""
+
     def speak(self, text: str, voice: str, speed: float, seed: int = 0, british: bool = False) -> Utterance:
         """One chunk → mono 24 kHz speech with its phoneme timing (KModel's predicted durations). The vocoder's
         excitation noise is drawn from `seed` (without touching the global RNG), so the same input gives the same
@@ -317,5 +328,8 @@ class TorchKokoro:
                 if reading.phonemes == result.phonemes and result.pred_dur is not None:
                     timing = timing_from_durations(reading, vocab, result.pred_dur.cpu().numpy(), samples.shape[0],
                                                    self.engine_id)
+                else:  # the whole clip then comes without timing: Mouth Shapes aligns the text instead
+                    log.warning("ToonGen Kokoro: no phoneme timing for %r (the tokens do not spell the phonemes "
+                                "KModel spoke)", result.graphemes[:60])
                 pieces.append(Utterance(samples, SAMPLE_RATE, timing))
         return join_utterances(pieces, SAMPLE_RATE, 0.0)

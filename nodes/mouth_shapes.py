@@ -57,6 +57,8 @@ _SINGLE = {
     **{s: "B" for s in "iɪɨɯɤʏ"},
 }
 _SCHWA = {s: "BC" for s in "əᵊᵻɘ"}
+_RHOTIC = frozenset(_CONSONANT_SETS["BEF"])
+_VOWELS = frozenset("ɔɒɜɚɝoøœɞɑʌæaɛeɐɶiɪɨɯɤʏuʊɵyʉ") | frozenset(_SCHWA) | frozenset("AIWYOQ")
 _LATERAL = "lɫɬɭʎʟ"
 _BILABIAL = frozenset("pbm")
 # misaki's one-letter diphthongs and affricate-like symbols: (first shape, second shape); 60 % / 40 % of the span.
@@ -151,9 +153,22 @@ def _closest(options: str, *neighbours: str | None) -> str:
     return min(options, key=lambda s: sum(_distance(s, n) for n in context))
 
 
-def _shapes_of(sound: _Sound, previous: str | None, following: _Sound | None) -> list[tuple[str, float, float]]:
+def _ends_syllable(rhotic: _Sound, after: _Sound | None) -> bool:
+    """An r that closes its syllable (no vowel right after it): with the vowel before it, one r-coloured vowel."""
+    return after is None or after.symbol not in _VOWELS or after.start - rhotic.end > 1e-6
+
+
+def _shapes_of(sound: _Sound, previous: str | None, following: _Sound | None,
+               after: _Sound | None) -> list[tuple[str, float, float]]:
+    """`following` is the next sound, `after` the one after it."""
     duration = sound.end - sound.start
     symbol = sound.symbol
+    # An r-coloured vowel is Rhubarb's ER (E), however it is spelled: espeak writes ɚ, misaki ə ɹ ("mister", "other").
+    if (symbol in _SCHWA and following is not None and following.symbol in _RHOTIC
+            and following.start - sound.end < 1e-6 and _ends_syllable(following, after)):
+        return [("E", sound.start, sound.end)]
+    if symbol in _RHOTIC and previous == "E" and _ends_syllable(sound, following):
+        return [("E", sound.start, sound.end)]
     if symbol in _DIPHTHONG:
         first, second = _DIPHTHONG[symbol]
         if symbol == "I" and duration >= 0.2:
@@ -206,7 +221,8 @@ def shape_spans(timing: SpeechTiming, pause_to_rest_s: float = PAUSE_TO_REST_S) 
             add(shape, max(cursor, sound.start), sound.end)
             previous = shape if shape != REST else previous
         else:
-            for shape, start, end in _shapes_of(sound, previous, following):
+            after = sounds[index + 2] if index + 2 < len(sounds) else None
+            for shape, start, end in _shapes_of(sound, previous, following, after):
                 add(shape, max(cursor, start), end, bilabial=sound.symbol in _BILABIAL)
                 previous = shape
         cursor = max(cursor, sound.end)

@@ -44,6 +44,7 @@ def _engine_speech(text: str, voice, speed: float, british: bool, kokoro_folder:
 
     def make() -> Utterance:
         engine = source.load()  # only on a cache miss
+        engine.prepare(british)  # all loading done before the first progress message; from there Cancel stops it
         with model_cache.heap_released_after():
             return ChunkedSpeech(lambda chunk: engine.speak(chunk, voice, speed, british=british), SAMPLE_RATE,
                                  CHUNK_CHARS, on_chunk=on_chunk)(text)

@@ -5,8 +5,11 @@ activations quantized at run time (DynamicQuantizeLinear → MatMulInteger / Con
 That is fast where the CPU has VNNI (int8 dot products) and slow where it has not. `dequantize` writes the float32
 model those weights came from (each integer op back to its float op, weights = (q − zero point) × scale), `to_float16`
 a float16 copy of that (ONNX Runtime's own converter), both once into a cache folder beside the source.
-`fastest_variant` times them on a short input once per machine (CPU model and flags, ONNX Runtime version and model
-file) and remembers the winner in a small JSON file.
+`fastest_variant` times them once per machine (CPU model and flags, ONNX Runtime version and model file) and
+remembers the choice in a small JSON file. The float copies hold more memory (Kokoro-82M: int8 88 MB, fp16 155 MB,
+fp32 310 MB of weights, each resident while the voice is loaded), so a bigger one is taken only when it is clearly
+faster (on a CPU with VNNI the three ran within 15 % of each other, the order changing from run to run): a near
+tie goes to the smaller.
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ from typing import Callable, Sequence
 from .onnx_session import save_model
 
 VARIANTS = ("int8", "fp32", "fp16")
+BY_SIZE = ("int8", "fp16", "fp32")  # the weights' memory, smallest first
+CLEARLY_FASTER = 1.15  # a bigger variant must take at most 1/1.15 of the time of the smaller one it replaces
+CHOICE_RULE = "fastest-unless-within-15%-of-a-smaller"  # part of the remembered choice's key
 VARIANT_ENV = "TOONGEN_KOKORO_VARIANT"  # force one: int8, fp32 or fp16 (else the fastest measured here)
 
 
@@ -257,12 +263,26 @@ def _choice_key(model: Path) -> str:
 
     stat = Path(model).stat()
     return "|".join([cpu_name(), " ".join(cpu_flags()), str(os.cpu_count()), onnxruntime.__version__,
-                     Path(model).name, str(stat.st_size)])
+                     Path(model).name, str(stat.st_size), CHOICE_RULE])
+
+
+def choose_variant(seconds: dict[str, float]) -> str:
+    """The fastest variant, except that a near tie goes to the one with the smaller weights: going up in size
+    (int8 → fp16 → fp32), a bigger variant replaces the choice only when it is CLEARLY_FASTER than it."""
+    usable = [v for v in BY_SIZE if seconds.get(v, float("inf")) != float("inf")]
+    if not usable:
+        raise RuntimeError("no variant of the model runs here")
+    choice = usable[0]
+    for variant in usable[1:]:
+        if seconds[variant] * CLEARLY_FASTER <= seconds[choice]:
+            choice = variant
+    return choice
 
 
 def fastest_variant(model: Path, measure: Callable[[str], float], record: Path) -> str:
-    """The variant (int8/fp32/fp16) with the smallest `measure(variant)` (seconds), measured once per machine and
-    remembered in `record`; $TOONGEN_KOKORO_VARIANT forces one. A variant that fails to build or run is skipped."""
+    """The variant (int8/fp32/fp16) to run, by `choose_variant` on `measure(variant)` (seconds), measured once per
+    machine and remembered in `record`; $TOONGEN_KOKORO_VARIANT forces one. A variant that fails to build or run is
+    skipped."""
     forced = os.environ.get(VARIANT_ENV, "").strip().lower()
     if forced in VARIANTS:
         return forced
@@ -282,7 +302,7 @@ def fastest_variant(model: Path, measure: Callable[[str], float], record: Path) 
             import logging
 
             logging.getLogger("ToonGen").warning("ToonGen: Kokoro %s variant unusable here: %s", variant, exc)
-    best = min(timings, key=timings.get)
+    best = choose_variant(timings)
     known = known if isinstance(known, dict) else {}
     known[key] = {"variant": best, "seconds": {k: (round(v, 4) if v != float("inf") else None) for k, v in timings.items()},
                   "measured": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -192,6 +192,9 @@ class PiperEngine:
         vocab = {s: 0 for s in self.id_map}
         return Utterance(samples, SAMPLE_RATE, timing_from_durations(text, vocab, counts, samples.shape[0], self.engine_id))
 
+    def prepare(self, british: bool = False) -> None:
+        """Nothing left to load before speaking: espeak-ng and the ONNX session come up with the engine."""
+
     def speak(self, text: str, voice: str = VOICE, speed: float = 1.0, british: bool = False) -> Utterance:
         """One chunk of English text → mono 24 kHz speech with its phoneme and word timing. `british` is accepted
         for the common interface; this voice speaks American English."""

@@ -13,7 +13,7 @@ import torch
 from .audio_cache import AudioCache, cache_key
 from .audio_contract import check_waveform
 from .dsp import limit_peaks
-from .speech_timing import Utterance, join_timings
+from .speech_timing import TIMING_FORMAT, Utterance, join_timings
 from .text_chunks import chunk_text, clean_text
 
 log = logging.getLogger("ToonGen")
@@ -114,7 +114,9 @@ def cached_speech(cache: AudioCache | None, key_parts: dict, make: Callable[[], 
     """Return the cached speech for `key_parts` (audio and timing), or make it, store it and return it."""
     if cache is None:
         return make()
-    key = cache_key(**key_parts)
+    # The timing format is part of the key: entries written before timing existed (or in another format) are
+    # misses, never audio whose timing silently went missing.
+    key = cache_key(**key_parts, timing_format=TIMING_FORMAT)
     hit = cache.get(key)
     if hit is not None:
         waveform, rate, timing = hit

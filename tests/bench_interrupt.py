@@ -2,7 +2,8 @@
 server — from POST /interrupt to the `execution_interrupted` websocket message — for each engine, with the
 interrupt sent at different moments inside the first chunk:
 
-* the embedded Kokoro-82M (int8 ONNX, the real weights): ONNX Runtime's RunOptions.terminate from a watcher thread;
+* the embedded Kokoro-82M (ONNX, the real weights, in the number format picked on this CPU): ONNX Runtime's
+  RunOptions.terminate from a watcher thread;
 * Kokoro-82M through `kokoro` (KModel + KPipeline) and F5-TTS v1 Base + Vocos at FULL SIZE with random weights (the
   same compute as the released ones): a check before every torch layer.
 
@@ -31,7 +32,7 @@ def graphs(tag: int) -> dict[str, dict]:
     """One long-text prompt per engine; `tag` makes each text new, so no cache answers it."""
     text = f"Take {tag}. {LONG_TEXT}"
     return {
-        "embedded Kokoro int8 ONNX": {"class_type": "ToonGenKokoroTTS",
+        "embedded Kokoro ONNX": {"class_type": "ToonGenKokoroTTS",
                                       "inputs": {"text": text, "voice": "jm_kumo", "speed": 1.0}},
         "Kokoro KModel (torch, full size)": {"class_type": "ToonGenKokoroTTS",
                                              "inputs": {"text": text, "voice": "af_heart", "speed": 1.0}},
@@ -81,8 +82,11 @@ def main() -> int:
         models = server.base_dir / "models" / "tts"
         build_kokoro(models / "kokoro", FULL_KOKORO_CONFIG)
         build_f5(models / "f5-tts", FULL_F5_ARCH, FULL_VOCOS)
+        from toongen.nodes.speech_engines import embedded_kokoro_variant
+
         print(f"POST /interrupt → execution_interrupted, real ComfyUI server on the CPU; interrupt sent "
-              f"{', '.join(f'{d:g}' for d in DELAYS_S)} s into the first chunk, {repeats}× each\n")
+              f"{', '.join(f'{d:g}' for d in DELAYS_S)} s into the first chunk, {repeats}× each; the embedded "
+              f"Kokoro runs as {embedded_kokoro_variant()}\n")
         tag = 0
         for name in graphs(0):
             latencies, chunks_done = [], []
@@ -95,6 +99,8 @@ def main() -> int:
             print(f"  {name:45s} median {statistics.median(latencies) * 1000:5.0f} ms, "
                   f"max {max(latencies) * 1000:5.0f} ms  (n={len(latencies)}; chunks finished before the stop: "
                   f"{max(chunks_done)})")
+            print(f"  {'':45s} each, in order of the interrupt moments: "
+                  f"{' '.join(f'{s * 1000:.0f}' for s in latencies)} ms", flush=True)
     return 0
 
 

@@ -1,8 +1,9 @@
 """Mouth-shape benchmark (printed figures, not a test): how well the aligner times speech that came without timing.
 
-Ground truth is the engine's own timing (Kokoro's duration predictor) of each clip. The aligner gets only the audio
+Ground truth is the engine's own timing (the duration predictor of Kokoro, hibari or Piper) of each clip. The aligner gets only the audio
 and the text — never that timing — and its guides are other voices (aligner.GUIDE_VOICES) at speed 1.0, while the
-clips are spoken by the remaining voices at speeds 0.8, 1.15 and 1.3, on sentences that appear in no test. Printed
+clips are spoken by the remaining embedded Kokoro voices, hibari's "heart" and Piper's "joe" at speeds 0.8, 1.15 and
+1.3, on sentences that appear in no test. Printed
 per voice and speed:
 
 * shapes: frames whose aligner shape equals the engine-timing shape (±1 frame), over all frames;
@@ -138,7 +139,8 @@ def main() -> int:
     from toongen.nodes.aligner import GUIDE_SPEED, GUIDE_VOICES, MIN_CONFIDENCE, AlignerSettings
     from toongen.nodes.audio_cache import AudioCache, file_digest
     from toongen.nodes.speech import cached_speech
-    from toongen.nodes.speech_engines import embedded_kokoro, embedded_kokoro_voices
+    from toongen.nodes.speech_engines import (PACKAGED_VOICES, embedded_kokoro, embedded_kokoro_voices,
+                                              packaged_voice_source, packaged_voices)
 
     kokoro = embedded_kokoro()
     rate = 24000
@@ -151,7 +153,8 @@ def main() -> int:
 
     def synthesize(voice: str, text: str, speed: float):
         started = time.perf_counter()
-        spoken = kokoro.speak(text, voice, speed)
+        engine = packaged_voice_source(voice).load() if voice in PACKAGED_VOICES else kokoro
+        spoken = engine.speak(text, voice, speed)
         synth_seconds[0] += time.perf_counter() - started
         synth_seconds[1] += spoken.seconds
         return spoken
@@ -159,7 +162,9 @@ def main() -> int:
     def speak(voice: str, text: str, speed: float):
         key = (voice, text, speed)
         if key not in spoken_cache:
-            spoken_cache[key] = cached_speech(disk, {"engine": kokoro.engine_id, "model": file_digest(kokoro.model_path),
+            source = (packaged_voice_source(voice).identity if voice in PACKAGED_VOICES
+                      else file_digest(kokoro.model_path))
+            spoken_cache[key] = cached_speech(disk, {"engine": kokoro.engine_id, "model": source,
                                                      "voice": voice, "text": text, "speed": speed},
                                               lambda: synthesize(voice, text, speed))
         return spoken_cache[key]
@@ -167,7 +172,7 @@ def main() -> int:
     def guides_for(voices=GUIDE_VOICES):
         return [lambda text, v=v: speak(v, text, GUIDE_SPEED) for v in voices]
 
-    targets = [v for v in embedded_kokoro_voices() if v not in GUIDE_VOICES]
+    targets = [v for v in embedded_kokoro_voices() if v not in GUIDE_VOICES] + packaged_voices()
     print(f"guides: {', '.join(GUIDE_VOICES)} at speed {GUIDE_SPEED}; targets: {', '.join(targets)}; "
           f"{len(SENTENCES)} sentences; {fps:g} fps; node threshold {MIN_CONFIDENCE}\n")
     print(HEADER)

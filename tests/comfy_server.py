@@ -23,6 +23,12 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+try:
+    from ..workflows.render import database_args
+except ImportError:  # imported as a top-level module by the benchmark scripts
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from workflows.render import database_args
+
 REPO = Path(__file__).resolve().parent.parent
 PACK_LINK_NAME = "comfyui-toongen"
 ENV_ROOT = Path(os.environ.get("TOONGEN_ENV_DIR", Path.home() / ".cache" / "comfyui-toongen"))
@@ -90,7 +96,7 @@ class ComfyServer:
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1")
         env.update(self.env)
         command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-                   "--base-directory", str(self.base_dir), "--disable-auto-launch", *self._database_args(),
+                   "--base-directory", str(self.base_dir), "--disable-auto-launch", *database_args(comfy_dir(), self.base_dir),
                    *self.extra_args]
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(command, cwd=comfy_dir(), env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -114,14 +120,6 @@ class ComfyServer:
                 raise ComfyError(f"ComfyUI started but these ToonGen nodes are missing: {missing}. "
                                  f"Import errors from the server log:\n{self.import_errors() or self.log_tail()}")
         return self
-
-    def _database_args(self) -> list[str]:
-        """ComfyUI (0.3.6x and later) keeps an sqlite database whose default path is <ComfyUI>/user/comfyui.db —
-        beside main.py, not under --base-directory. With a base directory that folder does not exist ("unable to
-        open database file"), and two servers of one tree would fight over one file. Each server gets its own."""
-        if "--database-url" not in (comfy_dir() / "comfy" / "cli_args.py").read_text():
-            return []
-        return ["--database-url", f"sqlite:///{self.base_dir / 'user' / 'comfyui.db'}"]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -64,3 +64,19 @@ def test_post_free_releases_tts_models_too(comfy, torch_kokoro_in_comfy):
     assert not torch_kokoro_keys(state, "loaded") and not torch_kokoro_keys(state, "comfy_managed")
     comfy.run(speak("And it comes back after /free."))
     assert torch_kokoro_keys(comfy.get_json("/toongen/models"), "comfy_managed")
+
+
+def test_comfys_memory_manager_calls_work_on_the_tts_models(comfy, torch_kokoro_in_comfy):
+    """ComfyUI 0.33 asks every registered model is_dynamic(), model_patches_models() … while it loads and evicts
+    (dynamic VRAM): the TTS patchers answer as classic, whole-loaded models with nothing patched in."""
+    graph = speak("Registered with the memory manager.")
+    graph["4"] = {"class_type": "TestMemoryProbe", "inputs": {"value": ["3", 0]}}
+    graph["5"] = {"class_type": "PreviewAudio", "inputs": {"audio": ["4", 0]}}  # an output, so the probe runs
+    record = comfy.run(graph)["outputs"]["4"]["memory"][0]
+    calls = record["patcher_calls"]
+    assert len(calls) >= len(torch_kokoro_keys(record, "comfy_managed")) >= 1  # one or more modules per engine
+    for answers in calls:
+        assert not [v for v in answers.values() if v.startswith("ERROR")], answers
+        assert int(answers["model_size"]) > 0 and answers["loaded_size"] == answers["model_size"]  # loaded whole
+        if "is_dynamic" in answers:  # ComfyUI 0.33 and later
+            assert answers["is_dynamic"] == "False" and answers["model_patches_models"] == "[]"

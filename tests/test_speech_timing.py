@@ -69,6 +69,10 @@ def test_embedded_kokoro_timing_comes_from_its_duration_predictor(kokoro):
     # The predictor's frames are exactly what the decoder expanded: 600 samples each, the padding included.
     frames = round(spoken.samples.shape[0] / FRAME_SAMPLES)
     assert frames * FRAME_SAMPLES == spoken.samples.shape[0]
+    # The unit, found from Σ durations against the audio's length, is the decoder's 600-sample hop: every phoneme
+    # lasts a whole number (≥ 1) of 25 ms frames.
+    lengths = [(s.end - s.start) * SAMPLE_RATE / FRAME_SAMPLES for s in timing.phonemes]
+    assert all(abs(n - round(n)) < 1e-6 and round(n) >= 1 for n in lengths), lengths
     assert [w.label for w in timing.words] == ["Come", "on", "down", "to", "Real", "Fake", "Doors", "that's", "us",
                                                "We", "sell", "fake", "doors"]
     # The timing is the audio's: pauses the engine made at punctuation are quiet, words are loud.

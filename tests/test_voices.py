@@ -12,7 +12,7 @@ import torch
 
 from ..nodes.kokoro_engine import KokoroBlend
 from ..nodes.offline_speech import check_recipe_voices, recipe_voice, speak_recipe, speak_voice
-from ..nodes.onnx_variants import VARIANT_ENV, dequantize, fastest_variant
+from ..nodes.onnx_variants import VARIANT_ENV, choose_variant, dequantize, fastest_variant
 from ..nodes.speech_engines import hibari_engine, piper_engine
 from ..nodes.speech_timing import Span, SpeechTiming, Utterance
 from ..nodes.text_chunks import TextInputError, unspeakable_characters
@@ -268,6 +268,17 @@ def test_the_fastest_variant_is_measured_once_per_machine_and_remembered(tmp_pat
     assert saved["seconds"] == {"int8": 2.0, "fp32": 1.0, "fp16": None}
     monkeypatch.setenv(VARIANT_ENV, "fp16")
     assert fastest_variant(model, lambda v: pytest.fail("forced"), record) == "fp16"
+
+
+@pytest.mark.parametrize("seconds, chosen", [
+    ({"int8": 1.00, "fp16": 1.00, "fp32": 0.90}, "int8"),   # 10 % faster is a near tie: the smaller weights win
+    ({"int8": 1.00, "fp16": 0.95, "fp32": 0.80}, "fp32"),   # 20 % faster than int8: worth its memory
+    ({"int8": 1.00, "fp16": 0.80, "fp32": 0.75}, "fp16"),   # fp32 only 6 % faster than fp16
+    ({"int8": 2.00, "fp16": float("inf"), "fp32": 1.00}, "fp32"),  # no float16 kernels
+    ({"int8": float("inf"), "fp16": 1.00, "fp32": 0.95}, "fp16"),
+])
+def test_a_bigger_number_format_is_chosen_only_when_clearly_faster(seconds, chosen):
+    assert choose_variant(seconds) == chosen
 
 
 # --- intelligible and distinct (whisper tiny.en, Resemblyzer) --------------------------------------------------

@@ -250,6 +250,16 @@ def render_batch(servers: list[str], scenarios: list[str], template: dict, out_d
     return ordered
 
 
+def database_args(comfyui_dir: Path, base_dir: Path) -> list[str]:
+    """ComfyUI 0.3.6x and later open an sqlite database whose default path is <ComfyUI>/user/comfyui.db, beside
+    main.py and not under --base-directory: with a base directory that folder may not exist ("Failed to initialize
+    database … unable to open database file"), and several servers of one tree would share one file. Give each
+    server its own, under its base directory."""
+    if "--database-url" not in (comfyui_dir / "comfy" / "cli_args.py").read_text():
+        return []  # older ComfyUI: no database
+    return ["--database-url", f"sqlite:///{base_dir / 'user' / 'comfyui.db'}"]
+
+
 class LocalComfyUI:
     """A headless ComfyUI started from a ComfyUI folder for one run: a fresh base directory (its own models/,
     input/, output/) with this pack linked into custom_nodes/, stopped with its process group afterwards. Started
@@ -263,7 +273,8 @@ class LocalComfyUI:
 
     def __enter__(self) -> str:
         self.base = Path(tempfile.mkdtemp(prefix="toongen-render-"))
-        (self.base / "custom_nodes").mkdir()
+        for sub in ("custom_nodes", "user"):
+            (self.base / sub).mkdir()
         (self.base / "custom_nodes" / "comfyui-toongen").symlink_to(PACK, target_is_directory=True)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -271,7 +282,8 @@ class LocalComfyUI:
         self.log = open(self.base / "comfyui.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--base-directory",
-             str(self.base), "--disable-auto-launch", *(["--cpu"] if self.cpu else [])],
+             str(self.base), "--disable-auto-launch", *database_args(self.comfyui_dir, self.base),
+             *(["--cpu"] if self.cpu else [])],
             cwd=self.comfyui_dir, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + self.timeout
