@@ -71,3 +71,12 @@ def english_g2p(british: bool = False):
     """misaki's English G2P; call it with text → (phonemes, tokens). Held in the model cache like the voices, so
     unloading the TTS models frees it too (its spaCy tagger and lexicons: ≈ 75 MiB that come back)."""
     return model_cache.get_or_load(("misaki-g2p", "en-gb" if british else "en-us", "cpu"), lambda: _build_g2p(british))
+
+
+class SpeaksWithEnglishG2P:
+    """For engines that phonemize with misaki (`english_g2p`)."""
+
+    def prepare(self, british: bool = False) -> None:
+        """Load what the first chunk would otherwise load inside it (misaki's G2P with spaCy): loading cannot
+        stop for a Cancel, speaking can, so it is done before speech starts."""
+        english_g2p(british)

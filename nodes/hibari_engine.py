@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .english_g2p import english_g2p
+from .english_g2p import SpeaksWithEnglishG2P, english_g2p
 from .kokoro_engine import EngineUnavailableError, PhonemizedText, split_phoneme_ranges, timing_from_durations
 from .onnx_session import create_session, with_outputs
 from .onnx_session import run as onnx_run
@@ -28,7 +28,7 @@ DURATION_OUTPUT = "/Clip_output_0"  # frames per input id (rounded, at least one
 OUTPUTS = ["lh", "theta", "ln", "lr", "phi", "f0"]
 
 
-class HibariEngine:
+class HibariEngine(SpeaksWithEnglishG2P):
     engine_id = "hibari-onnx"
     sample_rate = SAMPLE_RATE
 
@@ -60,11 +60,6 @@ class HibariEngine:
         samples = torch.from_numpy(np.asarray(audio, dtype=np.float32).reshape(-1).copy())
         return Utterance(samples, SAMPLE_RATE,
                          timing_from_durations(text, self.vocab, frames, samples.shape[0], self.engine_id))
-
-    def prepare(self, british: bool = False) -> None:
-        """Load what the first chunk would otherwise load inside it (misaki's G2P with spaCy): loading cannot
-        stop for a Cancel, speaking can, so it is done before speech starts."""
-        english_g2p(british)
 
     def speak(self, text: str, voice: str = VOICE, speed: float = 1.0, british: bool = False) -> Utterance:
         """One chunk of English text → mono 24 kHz speech with its phoneme and word timing."""

