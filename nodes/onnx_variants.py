@@ -298,7 +298,7 @@ def fastest_variant(model: Path, measure: Callable[[str], float], record: Path) 
     for variant in MEASURED:
         try:
             timings[variant] = measure(variant)
-        except Exception as exc:  # e.g. no float16 kernels: just not a candidate
+        except Exception as exc:  # e.g. no integer kernels: just not a candidate
             timings[variant] = float("inf")
             import logging
 

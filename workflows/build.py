@@ -239,9 +239,7 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
         Route(("36", 2), [("24", "audio")]),
     ], min_sizes={"39": (600, 580), "31": (400, 0), "2": (400, 200), "18": (400, 160), "19": (400, 160),
                   "21": (0, 380),  # VAE Encode under it, low enough that the link from the lane clears the prompts
-                  "24": (320, 620),
-                  # the dope sheet (960×300) shows inside the preview after a run; room for it above the editors
-                  "48": (480, 250)})
+                  "24": (320, 620)})
     return Workflow(graph, layout, note=_clip_note(graph, flux_title, FLUX_NOTES[flux]))
 
 
