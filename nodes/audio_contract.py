@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from .output_memory import in_own_mapping
+
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 32
@@ -97,9 +99,11 @@ def read_audio(audio: Any, what: str = "audio") -> tuple[torch.Tensor, int]:
 
 
 def make_audio(waveform: torch.Tensor, sample_rate: int) -> dict:
-    """[channels, samples] → the AUDIO dict VHS_VideoCombine and SaveAudio accept (float32, CPU, batch 1)."""
+    """[channels, samples] → the AUDIO dict VHS_VideoCombine and SaveAudio accept (float32, CPU, batch 1). The
+    waveform is a copy in its own memory mapping (ComfyUI's cache holds it; see output_memory)."""
     waveform = check_waveform(waveform.detach().to("cpu", torch.float32), "output audio")
-    return {"waveform": waveform.unsqueeze(0).contiguous(), "sample_rate": check_sample_rate(sample_rate, "output audio")}
+    return {"waveform": in_own_mapping(waveform.unsqueeze(0)),
+            "sample_rate": check_sample_rate(sample_rate, "output audio")}
 
 
 def duration_seconds(audio: dict) -> float:

@@ -2,6 +2,7 @@
 the meter against the independent one, true peaks against full oversampling, costs that follow the output."""
 from __future__ import annotations
 
+import gc
 import json
 import math
 import subprocess
@@ -326,6 +327,36 @@ def test_odd_rates_and_channels_mix_to_one_output_rate():
     audio = make_audio(out, rate)
     assert audio["waveform"].dtype == torch.float32 and audio["waveform"].shape == (1, 2, 3 * 44100)
     assert audio["waveform"].device.type == "cpu" and isinstance(audio["sample_rate"], int)
+
+
+def _mapping_at(address: int) -> tuple[int, int] | None:
+    """(start, end) of the memory mapping of this process that starts at `address`, from /proc/self/maps."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        start, end = (int(part, 16) for part in line.split()[0].split("-"))
+        if start == address:
+            return start, end
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
+def test_long_output_audio_has_its_own_mapping_that_goes_when_dropped():
+    """ComfyUI's cache holds node outputs: a clip-length output must not sit inside a malloc heap (it would pin it)."""
+    source = speech_like(20.0, 24000)  # 1.8 MiB of float32
+    audio = make_audio(source, 24000)
+    waveform = audio["waveform"]
+    assert torch.equal(waveform[0], source) and waveform.is_contiguous()
+    assert waveform.data_ptr() != source.data_ptr()
+    mapping = _mapping_at(waveform.data_ptr())
+    assert mapping is not None and mapping[1] - mapping[0] >= source.numel() * 4
+    del audio, waveform
+    gc.collect()
+    assert _mapping_at(mapping[0]) is None or _mapping_at(mapping[0]) != mapping
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
+def test_short_output_audio_is_an_ordinary_tensor():
+    audio = make_audio(tone(0.5, 24000), 24000)  # 47 KiB: below the size that gets its own mapping
+    assert _mapping_at(audio["waveform"].data_ptr()) is None
 
 
 def test_resampling_keeps_a_tone_and_its_level():
