@@ -329,34 +329,31 @@ def test_odd_rates_and_channels_mix_to_one_output_rate():
     assert audio["waveform"].device.type == "cpu" and isinstance(audio["sample_rate"], int)
 
 
-def _mapping_at(address: int) -> tuple[int, int] | None:
-    """(start, end) of the memory mapping of this process that starts at `address`, from /proc/self/maps."""
+def _is_mapped(address: int) -> bool:
+    """Whether `address` lies in any memory mapping of this process (/proc/self/maps)."""
     for line in Path("/proc/self/maps").read_text().splitlines():
         start, end = (int(part, 16) for part in line.split()[0].split("-"))
-        if start == address:
-            return start, end
-    return None
+        if start <= address < end:
+            return True
+    return False
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
-def test_long_output_audio_has_its_own_mapping_that_goes_when_dropped():
-    """ComfyUI's cache holds node outputs: a clip-length output must not sit inside a malloc heap (it would pin it)."""
+def test_long_output_audio_goes_back_to_the_os_when_dropped():
+    """ComfyUI's cache holds node outputs: a clip-length output must not sit inside a malloc heap, where it would
+    pin the heap around it. glibc raises its mmap threshold to the size of a freed mmapped block, so after one
+    20 MB free a plain 1.8 MB allocation would come from the heap; the output must still be unmapped when dropped."""
+    scratch = torch.ones(5_000_000)
+    del scratch
     source = speech_like(20.0, 24000)  # 1.8 MiB of float32
     audio = make_audio(source, 24000)
     waveform = audio["waveform"]
     assert torch.equal(waveform[0], source) and waveform.is_contiguous()
-    assert waveform.data_ptr() != source.data_ptr()
-    mapping = _mapping_at(waveform.data_ptr())
-    assert mapping is not None and mapping[1] - mapping[0] >= source.numel() * 4
+    address = waveform.data_ptr()
+    assert _is_mapped(address)
     del audio, waveform
     gc.collect()
-    assert _mapping_at(mapping[0]) is None or _mapping_at(mapping[0]) != mapping
-
-
-@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
-def test_short_output_audio_is_an_ordinary_tensor():
-    audio = make_audio(tone(0.5, 24000), 24000)  # 47 KiB: below the size that gets its own mapping
-    assert _mapping_at(audio["waveform"].data_ptr()) is None
+    assert not _is_mapped(address)
 
 
 def test_resampling_keeps_a_tone_and_its_level():
