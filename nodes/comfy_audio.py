@@ -10,7 +10,7 @@ from comfy_api.latest import io, ui
 from .assets import check_choice, list_audio_assets, resolve_name
 from .audio_contract import AudioInputError, check_sample_rate, make_audio, read_audio
 from .audio_files import DEFAULT_MAX_SECONDS, load_audio_file, save_wav_pcm16
-from .frames import DEFAULT_FPS, DEFAULT_MIN_FRAMES, frame_count, pad_to_frames
+from .frames import DEFAULT_FPS, DEFAULT_MIN_FRAMES, MAX_TAIL_S, clip_length, frame_count, pad_to_frames
 from .loudness import normalize_loudness
 from .mix import (DEFAULT_MIX_RATIO, DEFAULT_SFX_GAIN, DuckingSettings, SfxEvent, mix_length, mix_tracks,
                   music_samples_needed)
@@ -287,6 +287,45 @@ class AudioToFrames(io.ComfyNode):
         return io.NodeOutput(frames, waveform.shape[-1] / rate, make_audio(padded, rate), fps)
 
 
+class ClipLength(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ToonGenClipLength",
+            display_name="Clip Length (ToonGen)",
+            category=CATEGORY,
+            description="The clip's one length, from the clean voice: voice + tail in whole frames, at least "
+                        "min_frames. Link frame_count and fps into Mouth Shapes and Video Combine and mix_tail_s into "
+                        "the mix's tail_s: the mouth command, the frames and the soundtrack then last exactly as "
+                        "long, and changing the mix re-runs only the audio.",
+            inputs=[
+                io.Audio.Input("voice", tooltip="The clean speech (Speak's voice), not the mix."),
+                io.Float.Input("fps", default=DEFAULT_FPS, min=1.0, max=120.0, step=1.0, tooltip="Video frame rate."),
+                io.Float.Input("tail_s", default=0.0, min=0.0, max=MAX_TAIL_S, step=0.1,
+                               tooltip="Seconds the clip runs on after the last word: the music plays on and the "
+                                       "mouth rests."),
+                io.Int.Input("min_frames", default=DEFAULT_MIN_FRAMES, min=1, max=10000,
+                             tooltip="Never fewer frames than this (AnimateDiff's context is 16): a short line is "
+                                     "followed by music and a resting mouth, never cut."),
+                io.Int.Input("multiple_of", default=1, min=1, max=256,
+                             tooltip="Round the count up to a multiple of this (e.g. the context length)."),
+            ],
+            outputs=[
+                io.Int.Output(display_name="frame_count"),
+                io.Float.Output(display_name="fps"),
+                io.Float.Output(display_name="mix_tail_s", tooltip="Link into the mix's tail_s: voice + this = the "
+                                                                    "clip's duration."),
+                io.Float.Output(display_name="duration_s"),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, voice: dict, fps: float, tail_s: float, min_frames: int, multiple_of: int) -> io.NodeOutput:
+        waveform, rate = read_audio(voice, "voice")
+        length = clip_length(waveform.shape[-1], rate, fps, tail_s, min_frames, multiple_of)
+        return io.NodeOutput(length.frames, length.fps, length.mix_tail_s, length.duration_s)
+
+
 class SaveWAV(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -316,4 +355,4 @@ class SaveWAV(io.ComfyNode):
         return io.NodeOutput(make_audio(waveform, rate), ui=ui.SavedAudios([saved]))
 
 
-AUDIO_NODES = [LoadBGM, LoadSFX, SFXEvents, MixVoiceMusic, LoudnessNormalize, AudioToFrames, SaveWAV]
+AUDIO_NODES = [LoadBGM, LoadSFX, SFXEvents, MixVoiceMusic, LoudnessNormalize, AudioToFrames, ClipLength, SaveWAV]

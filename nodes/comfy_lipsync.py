@@ -8,7 +8,7 @@ from .audio_contract import read_audio
 from .comfy_speech import Timing, speak_with_kokoro
 from .dope_sheet import render_dope_sheet
 from .frames import DEFAULT_FPS
-from .lipsync import MAX_FPS, MIN_FPS, LipSettings, lip_command, mouth_track
+from .lipsync import MAX_FPS, MIN_FPS, LipSettings, lip_command, mouth_track, rest_until
 from .mouth_shapes import DEFAULT_TRANSITION_FRAMES
 from .speech_timing import SpeechTiming, TimingError
 
@@ -76,7 +76,8 @@ class MouthShapes(io.ComfyNode):
                         "M B P, B teeth, C open, D wide, E round, F pucker, G F/V, H L, X rest) and "
                         "AdvancedLivePortrait's `command` for 8 ExpressionEditors chained A…H (assets/mouth_shapes.json). "
                         "Timed by the speech node's timing; without it, the text is aligned to the audio; without "
-                        "text (or when it does not match), loudness.",
+                        "text (or when it does not match), loudness. Link frame_count from Clip Length so the "
+                        "command lasts as long as the clip.",
             inputs=[
                 io.Audio.Input("voice", tooltip="The clean speech, not the mix: music would open the mouth."),
                 io.Float.Input("fps", default=DEFAULT_FPS, min=MIN_FPS, max=MAX_FPS, step=1.0,
@@ -89,6 +90,9 @@ class MouthShapes(io.ComfyNode):
                 io.Int.Input("transition_frames", default=DEFAULT_TRANSITION_FRAMES, min=1, max=6, optional=True,
                              tooltip="Frames each mouth change eases over (`change` of each command line; shapes "
                                      "already start a frame early)."),
+                io.Int.Input("frame_count", optional=True, force_input=True, min=1, max=100000,
+                             tooltip="The clip's length from Clip Length: the command lasts exactly this many "
+                                     "frames, the mouth resting (X) after the voice. Unlinked: the voice's length."),
             ],
             outputs=[io.String.Output(display_name="command"), io.Int.Output(display_name="frame_count"),
                      io.String.Output(display_name="shapes"), io.Image.Output(display_name="dope_sheet")],
@@ -96,9 +100,11 @@ class MouthShapes(io.ComfyNode):
 
     @classmethod
     def execute(cls, voice: dict, fps: float, timing=None, text: str | None = None,
-                transition_frames: int = DEFAULT_TRANSITION_FRAMES) -> io.NodeOutput:
+                transition_frames: int = DEFAULT_TRANSITION_FRAMES, frame_count: int | None = None) -> io.NodeOutput:
         waveform, rate = read_audio(voice, "voice")
         result = mouth_track(waveform, rate, fps, _as_timing(timing), text, GUIDES, transition_frames)
+        if frame_count is not None:
+            result = rest_until(result, frame_count, transition_frames)
         words = result.timing.words if result.timing is not None else ()
         sheet = render_dope_sheet(waveform, rate, result.shapes, fps, words, f"mouth shapes — {result.source}")
         shown = [f"source: {result.source}", *([f"warning: {result.warning}"] if result.warning else []),

@@ -5,6 +5,8 @@ import math
 
 import torch
 
+from dataclasses import dataclass
+
 from .audio_contract import AudioInputError
 from .dsp import fit_length
 
@@ -29,3 +31,27 @@ def frame_count(samples: int, sample_rate: int, fps: float = DEFAULT_FPS, min_fr
 def pad_to_frames(waveform: torch.Tensor, sample_rate: int, frames: int, fps: float) -> torch.Tensor:
     """Pad with silence so the clip lasts exactly frames / fps seconds (VHS then neither cuts nor pads it)."""
     return fit_length(waveform, int(round(frames * sample_rate / fps)))
+
+
+MAX_TAIL_S = 30.0
+
+
+@dataclass(frozen=True)
+class ClipLength:
+    frames: int        # the video's frame count: ALP's command, AnimateDiff's batch, VHS's frames
+    fps: float
+    mix_tail_s: float  # what the mix adds after the voice so the soundtrack lasts exactly frames / fps
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+
+def clip_length(voice_samples: int, sample_rate: int, fps: float = DEFAULT_FPS, tail_s: float = 0.0,
+                min_frames: int = DEFAULT_MIN_FRAMES, multiple_of: int = 1) -> ClipLength:
+    """The one length of a clip, from the clean voice: voice + `tail_s`, in whole frames, at least `min_frames`.
+    Everything that has a length (mouth command, frames, mix) takes it from here, so none is cut or runs short."""
+    if not (math.isfinite(tail_s) and 0.0 <= tail_s <= MAX_TAIL_S):
+        raise AudioInputError(f"tail_s must be between 0 and {MAX_TAIL_S:g} seconds, got {tail_s}.")
+    frames = frame_count(voice_samples + int(round(tail_s * sample_rate)), sample_rate, fps, min_frames, multiple_of)
+    return ClipLength(frames, float(fps), max(0.0, frames / fps - voice_samples / sample_rate))

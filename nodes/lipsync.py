@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import torch
@@ -109,6 +109,17 @@ class MouthTrack:
     source: str                         # what timed it: engine timing, aligner, loudness or silence
     warning: str = ""                   # why a better source was not used, when one was asked for
     timing: SpeechTiming | None = None  # the phoneme/word timing the shapes follow (None in loudness mode)
+
+
+def rest_until(track: MouthTrack, frames: int, transition_frames: int = DEFAULT_TRANSITION_FRAMES) -> MouthTrack:
+    """The track lengthened to the clip's `frames` (Clip Length's frame_count): the mouth rests (X) after the voice,
+    through the clip's tail and up to its minimum length, so ALP makes exactly as many frames as the video has."""
+    if frames < track.frames:
+        raise AudioInputError(
+            f"frame_count {frames} is shorter than the voice ({track.frames} frames at this fps): the clip would cut "
+            "the speech. Link frame_count from Clip Length fed by this same voice, or leave it unlinked.")
+    shapes = track.shapes + REST * (frames - track.frames)
+    return replace(track, shapes=shapes, command=command_from_shapes(shapes, transition_frames), frames=frames)
 
 
 def check_fps(fps: float) -> float:

@@ -16,7 +16,7 @@ from .comfy_server import ComfyServer, comfy_dir, comfyui_version, vhs_dir
 
 TOONGEN_NODE_IDS = (
     "ToonGenLoadBGM", "ToonGenLoadSFX", "ToonGenSFXEvents", "ToonGenMixAudio", "ToonGenLoudnessNormalize",
-    "ToonGenAudioToFrames", "ToonGenSaveWAV", "ToonGenKokoroTTS", "ToonGenF5TTS", "ToonGenSpeak", "ToonGenScenario", "ToonGenUnloadTTS", "ToonGenLipCommand", "ToonGenMouthShapes",
+    "ToonGenAudioToFrames", "ToonGenClipLength", "ToonGenSaveWAV", "ToonGenKokoroTTS", "ToonGenF5TTS", "ToonGenSpeak", "ToonGenScenario", "ToonGenUnloadTTS", "ToonGenLipCommand", "ToonGenMouthShapes",
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental model download must fail loudly, never hang

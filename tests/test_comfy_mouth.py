@@ -89,3 +89,26 @@ def test_fps_outside_the_range_is_refused_when_queued(comfy, recording, fps, mes
     graph["14"]["inputs"]["fps"] = 24.0
     with pytest.raises(ComfyError, match=message):
         comfy.queue(graph)
+
+
+def test_clip_length_sets_the_commands_length_the_mouth_resting_after_the_voice(comfy, recording):
+    name, seconds = recording
+    graph = {"1": {"class_type": "LoadAudio", "inputs": {"audio": name}},
+             "2": {"class_type": "ToonGenClipLength", "inputs": {"voice": ["1", 0], "fps": 12.0, "tail_s": 1.5,
+                                                                 "min_frames": 16, "multiple_of": 1}},
+             "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 2]}},
+             **mouth_graph(["1", 0], ["2", 1], text=TEXT, frame_count=["2", 0])}
+    got = results(comfy, comfy.run(graph, timeout=600))
+    expected = math.ceil((seconds + 1.5) * 12 - 1e-9)
+    assert got["frames"] == expected == len(got["shapes"]) == video_frames(parse_command(got["command"], 8))
+    assert got["shapes"].endswith("X" * 12) and got["audio_frames"] == math.ceil(seconds * 12 - 1e-9)
+    mix_tail = float(comfy.run(graph, timeout=600)["outputs"]["3"]["text"][0])
+    assert mix_tail == pytest.approx(expected / 12 - seconds, abs=1e-6)
+
+
+def test_a_frame_count_shorter_than_the_voice_is_refused_with_the_fix(comfy, recording):
+    graph = {"1": {"class_type": "LoadAudio", "inputs": {"audio": recording[0]}},
+             "2": {"class_type": "PrimitiveInt", "inputs": {"value": 5}},
+             **mouth_graph(["1", 0], 24.0, text=TEXT, frame_count=["2", 0])}
+    with pytest.raises(ComfyError, match="frame_count 5 is shorter than the voice .* Link frame_count from Clip Length"):
+        comfy.run(graph, timeout=600)

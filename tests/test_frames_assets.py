@@ -8,7 +8,7 @@ import torch
 from ..nodes.assets import UnknownAssetError, list_audio_assets, resolve_name
 from ..nodes.audio_contract import AudioInputError
 from ..nodes.audio_files import load_audio_file, save_wav_pcm16
-from ..nodes.frames import frame_count, pad_to_frames
+from ..nodes.frames import clip_length, frame_count, pad_to_frames
 
 
 @pytest.mark.parametrize("seconds, fps, min_frames, multiple, expected", [
@@ -32,6 +32,30 @@ def test_pad_to_frames_makes_audio_exactly_as_long_as_the_video():
     padded = pad_to_frames(audio, rate, frames, fps)
     assert padded.shape[-1] == int(16 / 24 * rate)
     assert torch.equal(padded[:, : audio.shape[-1]], audio) and padded[:, audio.shape[-1]:].abs().max() == 0
+
+
+@pytest.mark.parametrize("voice_s, tail_s, min_frames, multiple, expected_frames", [
+    (2.0, 0.0, 16, 1, 48),
+    (2.0, 0.5, 16, 1, 60),      # the tail is in the clip: the music plays on, the mouth rests
+    (0.3, 0.0, 16, 1, 16),      # a line shorter than AnimateDiff's 16 frames: the clip still has 16
+    (2.01, 0.0, 16, 16, 64),
+])
+def test_clip_length_is_voice_plus_tail_in_whole_frames_and_the_mix_tail_reaches_it(voice_s, tail_s, min_frames,
+                                                                                     multiple, expected_frames):
+    rate, fps = 24000, 24.0
+    voice = int(round(voice_s * rate))
+    length = clip_length(voice, rate, fps, tail_s, min_frames, multiple)
+    assert length.frames == expected_frames and length.fps == fps
+    assert length.duration_s == pytest.approx(expected_frames / fps)
+    # the mix adds mix_tail_s after the voice (nodes/mix.py mix_length): the soundtrack is exactly the video's length
+    assert voice + int(round(length.mix_tail_s * rate)) == int(round(expected_frames * rate / fps))
+    assert length.mix_tail_s >= tail_s - 1e-9
+
+
+@pytest.mark.parametrize("tail_s", [-0.1, 31.0, float("nan")])
+def test_clip_length_refuses_a_bad_tail(tail_s):
+    with pytest.raises(AudioInputError, match="tail_s must be between 0 and 30"):
+        clip_length(24000, 24000, 24.0, tail_s)
 
 
 @pytest.mark.parametrize("fps", [0.0, -24.0, float("nan")])

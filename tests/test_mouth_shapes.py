@@ -11,7 +11,7 @@ import torch
 
 from ..nodes import mouth_shapes as ms
 from ..nodes.audio_contract import AudioInputError
-from ..nodes.lipsync import mouth_track
+from ..nodes.lipsync import mouth_track, rest_until
 from ..nodes.speech_timing import Span, SpeechTiming
 from .alp_command import CommandError, frame_targets, parse_command, video_frames
 from .conftest import speech_like
@@ -222,3 +222,14 @@ def test_loudness_mode_without_text_opens_on_syllables():
     assert track.source == "loudness" and "no timing and no text" in track.warning
     assert track.frames == 72 and len(track.shapes) == 72 and set(track.shapes) - {"X"}
     assert all(n >= 2 for _, n in runs(track.shapes)[1:-1])
+
+
+def test_the_mouth_rests_until_the_clips_last_frame_and_a_shorter_clip_is_refused():
+    track = mouth_track(speech_like(1.0), 24000, 24.0)
+    longer = rest_until(track, 40)
+    assert longer.frames == 40 and longer.shapes == track.shapes + "X" * 16
+    assert video_frames(parse_command(longer.command, 8)) == 40
+    assert frame_targets(parse_command(longer.command, 8))[-16:] == [0] * 16
+    assert rest_until(track, track.frames) == track
+    with pytest.raises(AudioInputError, match="frame_count 23 is shorter than the voice \\(24 frames"):
+        rest_until(track, 23)

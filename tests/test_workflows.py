@@ -111,7 +111,15 @@ def test_clip_workflow_wiring_follows_the_plan(path):
     assert graph[mouth]["inputs"]["voice"] == [speak, 0]                    # the clean voice, not the mix
     assert graph[mouth]["inputs"]["timing"] == [speak, 2]                   # timed by the engine that spoke
     assert graph[types["PreviewImage"][0]]["inputs"]["images"] == [mouth, 3]  # the dope sheet
-    assert graph[types["VHS_VideoCombine"][0]]["inputs"]["audio"] == [types["ToonGenAudioToFrames"][0], 2]
+    # one length for the whole clip, from the voice (never from the mix, whose settings must re-run only the
+    # audio): ALP's frames, the soundtrack and the video's frame rate all come from Clip Length
+    (length,), (mix,), (loudness,), (vhs,) = (types[t] for t in (
+        "ToonGenClipLength", "ToonGenMixAudio", "ToonGenLoudnessNormalize", "VHS_VideoCombine"))
+    assert graph[length]["inputs"]["voice"] == [speak, 0] and graph[length]["inputs"]["min_frames"] == 16
+    assert graph[mouth]["inputs"]["frame_count"] == [length, 0] and graph[mouth]["inputs"]["fps"] == [length, 1]
+    assert graph[mix]["inputs"]["tail_s"] == [length, 2] and graph[loudness]["inputs"]["audio"] == [mix, 0]
+    assert graph[vhs]["inputs"]["audio"] == [loudness, 0] and graph[vhs]["inputs"]["frame_rate"] == [length, 1]
+    assert "ToonGenAudioToFrames" not in types
     assert graph[types["ADE_LoadAnimateDiffModel"][0]]["inputs"]["model_name"] == "v3_sd15_mm.ckpt"
     context = graph[types["ADE_StandardUniformContextOptions"][0]]["inputs"]
     assert (context["context_length"], context["context_overlap"]) == (16, 4)

@@ -105,11 +105,16 @@ def _note(title: str) -> dict:
     return _node("MarkdownNote", title, {})
 
 
-def script_and_mix(scenario: str, speak: str, mix: str, loudness: str, frames: str) -> tuple[list[Stage], list[Route]]:
+def script_and_mix(scenario: str, speak: str, mix: str, loudness: str, frames: str,
+                   length_first: bool = False) -> tuple[list[Stage], list[Route]]:
     """The two audio stages both kinds of workflow open with. The scenario's music and effects pass under Speak
-    on a lane; the voice leaves Speak at its top."""
+    on a lane; the voice leaves Speak at its top. `length_first`: the frames node (Clip Length) measures the voice
+    and sets the mix's tail, so it stands before the mix."""
+    columns = [Column([[mix]]), Column([[loudness]]), Column([[frames]])]
+    if length_first:
+        columns = columns[2:] + columns[:2]
     stages = [Stage("1 · Script & voice", COLORS["script"], [Column([[scenario]]), Column([[speak]])]),
-              Stage("2 · Mix & loudness", COLORS["mix"], [Column([[mix]]), Column([[loudness]]), Column([[frames]])])]
+              Stage("2 · Mix & loudness", COLORS["mix"], columns)]
     routes = [Route((scenario, 3), [(mix, "bgm")], offset=28, approach=36),
               Route((scenario, 4), [(mix, "sfx_events")], offset=16, approach=24)]
     return stages, routes
@@ -177,16 +182,19 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
         "32": _node("ToonGenUnloadTTS", "Unload TTS before Flux", {
             "value": ["4", 0], "audio": ["31", 0], "unload_comfy_models": False, "empty_cuda_cache": True}),
         "33": _node("ToonGenMouthShapes", "Mouth shapes (from the voice's timing)", {
-            "voice": ["31", 0], "fps": FPS, "timing": ["31", 2], "text": ["30", 1], "transition_frames": 2}),
+            "voice": ["31", 0], "fps": ["36", 1], "timing": ["31", 2], "text": ["30", 1], "transition_frames": 2,
+            "frame_count": ["36", 0]}),
         "48": _node("PreviewImage", "Dope sheet (mouth shapes over the waveform)", {"images": ["33", 3]}),
         "34": _node("ToonGenMixAudio", "Mix voice + BGM + SFX", {
             "voice": ["31", 0], "bgm": ["30", 3], "sfx_events": ["30", 4], "mix_ratio": 0.3, "loop_bgm": True,
             "duck_db": 12.0, "duck_attack_ms": 30.0, "duck_release_ms": 400.0, "fade_in_s": 0.0, "fade_out_s": 0.5,
-            "tail_s": 0.0, "sample_rate": "same as voice", "channels": "stereo"}),
+            "tail_s": ["36", 2], "sample_rate": "same as voice", "channels": "stereo"}),
         "35": _node("ToonGenLoudnessNormalize", "Loudness -16 LUFS", {"audio": ["34", 0], "target_lufs": -16.0,
                                                                       "true_peak_db": -1.0}),
-        "36": _node("ToonGenAudioToFrames", "Audio → frames", {"audio": ["35", 0], "fps": FPS, "min_frames": 16,
-                                                               "multiple_of": 1}),
+        # The clip's one length: the mouth command, the frames and the soundtrack all take it from the voice here
+        # (not from the mix, so that a mix setting re-runs only the audio).
+        "36": _node("ToonGenClipLength", "Clip length (voice + tail, ≥ 16 frames)", {
+            "voice": ["31", 0], "fps": FPS, "tail_s": 0.5, "min_frames": 16, "multiple_of": 1}),
         "39": _note("Read me: packs and model files"),
     })
     graph.update(expression_editors(editors, source_image=["7", 0]))
@@ -203,7 +211,7 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
     graph["5"]["inputs"].update(model=model, latent_image=["32", 0])  # through the Unload node: speech is done first
     graph["6"]["inputs"]["vae"] = vae
     graph["12"]["inputs"].update(command=["33", 0], motion_link=[last_editor, 1])  # mouth motion from the clean voice
-    graph["24"]["inputs"].update(audio=["36", 2], frame_rate=FPS, filename_prefix="toongen/clip")
+    graph["24"]["inputs"].update(audio=["35", 0], frame_rate=["36", 1], filename_prefix="toongen/clip")
 
     if flux == "gguf":  # the VAE loader sits under the sampler, next to the decoder it feeds
         flux_columns = [Column([["1"], ["37"]]), Column([["2"]], dy=60), Column([["3"]], dy=120),
@@ -213,7 +221,7 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
         flux_columns = [Column([["1"]]), Column([["2"]], dy=60), Column([["3"]], dy=120), Column([["5"]]),
                         Column([["6"]]), Column([["7"]])]
         vae_route = [Route(("1", 2), [("6", "vae")])]
-    audio_stages, audio_routes = script_and_mix("30", "31", "34", "35", "36")
+    audio_stages, audio_routes = script_and_mix("30", "31", "34", "35", "36", length_first=True)
     layout = Layout(stages=[
         Stage("Read me first", COLORS["readme"], [Column([["39"]])]),
         *audio_stages,
@@ -236,7 +244,7 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
         Route(("12", 0), [("20", "pixels")]),                            # the animated face
         Route(("13", 1), [("18", "clip"), ("19", "clip")], offset=28),   # ToonYou's CLIP and VAE pass under
         Route(("13", 2), [("20", "vae"), ("22", "vae")], approach=24),   # the AnimateDiff loaders
-        Route(("36", 2), [("24", "audio")]),
+        Route(("35", 0), [("24", "audio")]),
     ], min_sizes={"39": (600, 580), "31": (400, 0), "2": (400, 200), "18": (400, 160), "19": (400, 160),
                   "21": (0, 380),  # VAE Encode under it, low enough that the link from the lane clears the prompts
                   "24": (320, 620)})
