@@ -13,7 +13,8 @@ import pytest
 import soundfile
 
 from ..workflows.render import DEFAULT_WORKFLOW, load_workflow, main, render_batch
-from .comfy_server import ComfyServer, comfy_dir
+from . import bs1770_meter
+from .comfy_server import REPO, ComfyServer, comfy_dir
 from .conftest import TOONGEN_NODE_IDS
 
 SCENARIOS = ["fake_doors", "baby_legs", "plumbus", "alien_greeting"]
@@ -92,3 +93,23 @@ def test_bad_requests_are_refused_with_the_fix(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--start-comfyui", str(tmp_path)])
     assert "no main.py" in capsys.readouterr().err
+
+
+def test_every_scenario_renders_through_the_render_command(comfy, tmp_path, capsys):
+    """The audio-only workflow, all 25 scenarios, one server: each WAV lasts whole video frames (voice + 1 s of
+    tail, at least 16 frames at 24 fps) and is at -16 LUFS."""
+    out = tmp_path / "all"
+    assert main(["--server", comfy.url, "--all", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    library = [s["id"] for s in json.loads((REPO / "assets" / "scenarios.json").read_text())["scenarios"]]
+    assert [r["scenario"] for r in summary] == library and len(library) == 25
+    assert [r["scenario"] for r in summary if r["error"]] == []
+    printed = capsys.readouterr().out.split()
+    for r in summary:
+        (wav,) = [f for f in r["files"] if f.endswith(".wav")]
+        assert str(Path(wav).resolve()) in printed
+        audio, rate = soundfile.read(wav, always_2d=True)
+        frames = round(audio.shape[0] * 24 / rate)  # 44.1 kHz: 1837.5 samples a frame, so within half a sample
+        assert abs(audio.shape[0] - frames * rate / 24) <= 0.5 and frames >= 16, (r["scenario"], audio.shape[0])
+        assert audio.shape[0] / rate > 2.0, r["scenario"]  # a line of speech and the 1 s tail
+        assert bs1770_meter.integrated_lufs(audio.T, rate) == pytest.approx(-16.0, abs=0.5), r["scenario"]

@@ -113,8 +113,10 @@ class Client:
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
             raise ServerDown(f"{self.url}: {exc}") from exc
 
-    def run(self, graph: dict, on_progress: Callable[[float], None]) -> dict:
-        """Queue the prompt, follow it on the websocket, return its /history entry."""
+    def run(self, graph: dict, on_progress: Callable[[float], None],
+            on_message: Callable[[dict], None] | None = None) -> dict:
+        """Queue the prompt, follow it on the websocket (`on_message` sees each of its messages), return its
+        /history entry."""
         import websocket
 
         ws_url = self.url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
@@ -136,6 +138,8 @@ class Client:
                 kind, data = message.get("type"), message.get("data", {})
                 if data.get("prompt_id") not in (None, prompt_id):
                     continue
+                if on_message:
+                    on_message(message)
                 if kind == "progress" and data.get("max"):
                     on_progress(data["value"] / data["max"])
                 elif kind == "execution_error":
@@ -167,9 +171,11 @@ class Client:
 
 def render_batch(servers: list[str], scenarios: list[str], template: dict, out_dir: Path,
                  timeout: float = 1800.0, log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-                 on_start: Callable[[str, str], None] | None = None) -> list[Result]:
+                 on_start: Callable[[str, str], None] | None = None,
+                 on_message: Callable[[str, str, dict], None] | None = None) -> list[Result]:
     """Render every scenario; returns one Result each (error empty on success) and writes OUT/summary.json.
-    `on_start(server, scenario)` is called as each prompt is sent (tests use it)."""
+    `on_start(server, scenario)` is called as each prompt is sent (tests use it); `on_message(server, scenario,
+    message)` sees each websocket message of that prompt (the clip benchmark times the stages with them)."""
     results = {s: Result(s) for s in scenarios}
     work: "queue.Queue[str]" = queue.Queue()
     for scenario in scenarios:
@@ -210,7 +216,8 @@ def render_batch(servers: list[str], scenarios: list[str], template: dict, out_d
             failure: Exception | None = None
             try:
                 entry = client.run(workflow_for(template, scenario),
-                                   lambda share: log(f"  {scenario} on {url}: {share:4.0%}"))
+                                   lambda share: log(f"  {scenario} on {url}: {share:4.0%}"),
+                                   (lambda message: on_message(url, scenario, message)) if on_message else None)
                 result.files = client.download(entry, out_dir / scenario)
             except (ServerDown, PromptFailed) as exc:
                 failure = exc
