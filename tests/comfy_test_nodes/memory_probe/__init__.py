@@ -6,7 +6,14 @@ engines still alive (weak references) and the TTS models in ComfyUI's loaded-mod
 TTS model in that list, the calls ComfyUI's memory manager makes on registered models (those this ComfyUI has:
 0.33 added is_dynamic(), model_patches_models() …) and records each answer or error. The record is the node's UI
 output, so the test reads it from /history.
+
+For workflows the tests run node for node (the shipped clip workflows, where no node may be added), the same record is
+taken without a node: every sampling (`comfy.sample.sample`, which core KSampler calls) records the sampled model's
+class and the snapshot at its start, and every AdvancedLivePortrait run records its command and a digest of each
+output frame. GET /toongen_test/probe returns both lists; POST /toongen_test/probe/reset empties them. The hooks are
+put in place on the first /prompt, when every custom node has loaded.
 """
+import hashlib
 import sys
 
 
@@ -67,15 +74,81 @@ class TestMemoryProbe:
         return {"required": {"value": (ANY, {})}}
 
     def probe(self, value):
-        model_cache = _toongen_module(".nodes.model_cache")
-        residency = _toongen_module(".nodes.comfy_residency")
-        snapshot = {
-            "loaded": [list(map(str, key)) for key in model_cache.loaded_keys()],
-            "live_objects": model_cache.live_count(),
-            "comfy_managed": [list(map(str, key)) for key in residency.comfy_managed_keys()],
-            "patcher_calls": _patcher_calls(residency),
-        }
-        return {"ui": {"memory": [snapshot]}, "result": (value,)}
+        return {"ui": {"memory": [toongen_snapshot()]}, "result": (value,)}
 
+
+def toongen_snapshot() -> dict:
+    model_cache = _toongen_module(".nodes.model_cache")
+    residency = _toongen_module(".nodes.comfy_residency")
+    return {
+        "loaded": [list(map(str, key)) for key in model_cache.loaded_keys()],
+        "live_objects": model_cache.live_count(),
+        "comfy_managed": [list(map(str, key)) for key in residency.comfy_managed_keys()],
+        "patcher_calls": _patcher_calls(residency),
+    }
+
+
+RECORDS = {"samplings": [], "liveportrait": []}
+
+
+def _record_samplings() -> None:
+    import comfy.sample
+
+    sample = comfy.sample.sample
+
+    def recorded(model, *args, **kwargs):
+        RECORDS["samplings"].append({"model": type(model.model).__name__, **toongen_snapshot()})
+        return sample(model, *args, **kwargs)
+
+    comfy.sample.sample = recorded
+
+
+def _record_liveportrait() -> None:
+    import nodes
+
+    alp = nodes.NODE_CLASS_MAPPINGS.get("AdvancedLivePortrait")
+    if alp is None:
+        return
+    run = alp.run
+
+    def recorded(self, *args, **kwargs):
+        result = run(self, *args, **kwargs)
+        images = result[0]
+        RECORDS["liveportrait"].append({
+            "command": kwargs.get("command"),
+            "frames": [hashlib.sha256(frame.numpy().tobytes()).hexdigest() for frame in images]
+            if images is not None else []})
+        return result
+
+    alp.run = recorded
+
+
+def _install_hooks(json_data):
+    if not RECORDS.get("installed"):
+        RECORDS["installed"] = True
+        _record_samplings()
+        _record_liveportrait()
+    return json_data
+
+
+def _routes() -> None:
+    from aiohttp import web
+    from server import PromptServer
+
+    server = PromptServer.instance
+    server.add_on_prompt_handler(_install_hooks)
+
+    @server.routes.get("/toongen_test/probe")
+    async def probe_records(request):
+        return web.json_response({k: v for k, v in RECORDS.items() if k != "installed"})
+
+    @server.routes.post("/toongen_test/probe/reset")
+    async def probe_reset(request):
+        RECORDS["samplings"].clear()
+        RECORDS["liveportrait"].clear()
+        return web.json_response({})
+
+
+_routes()
 
 NODE_CLASS_MAPPINGS = {"TestMemoryProbe": TestMemoryProbe}
