@@ -17,7 +17,7 @@ from .comfy_server import ENV_ROOT, REPO, ComfyServer, comfyui_version
 
 CLIP_COMFYUI_VERSION = "0.33.0"
 PACKS_DIR = ENV_ROOT / "custom-nodes"
-# The packs the executed clip workflows use; the NF4 loader is not among them (README: Clip workflows on a CPU).
+# The packs the executed clip workflows use; the NF4 loader is not among them (README: why NF4 is not run).
 CLIP_PACKS = ("ComfyUI-VideoHelperSuite", "ComfyUI-AdvancedLivePortrait", "ComfyUI-AnimateDiff-Evolved", "ComfyUI-GGUF")
 PROBE_PACK = REPO / "tests" / "comfy_test_nodes" / "memory_probe"
 API_DIR = REPO / "workflows" / "api"

@@ -123,12 +123,16 @@ def _record_liveportrait() -> None:
     alp.run = recorded
 
 
-def _install_hooks(json_data):
-    if not RECORDS.get("installed"):
-        RECORDS["installed"] = True
+def _install_hooks_once(json_data):
+    global _hooks_installed
+    if not _hooks_installed:
+        _hooks_installed = True
         _record_samplings()
         _record_liveportrait()
     return json_data
+
+
+_hooks_installed = False
 
 
 def _routes() -> None:
@@ -136,16 +140,16 @@ def _routes() -> None:
     from server import PromptServer
 
     server = PromptServer.instance
-    server.add_on_prompt_handler(_install_hooks)
+    server.add_on_prompt_handler(_install_hooks_once)
 
     @server.routes.get("/toongen_test/probe")
     async def probe_records(request):
-        return web.json_response({k: v for k, v in RECORDS.items() if k != "installed"})
+        return web.json_response(RECORDS)
 
     @server.routes.post("/toongen_test/probe/reset")
     async def probe_reset(request):
-        RECORDS["samplings"].clear()
-        RECORDS["liveportrait"].clear()
+        for records in RECORDS.values():
+            records.clear()
         return web.json_response({})
 
 
