@@ -1,6 +1,6 @@
-"""The clip, made: the shipped GGUF and fp8 clip workflows run node for node in a real ComfyUI 0.33.0 with the real video packs
-(AdvancedLivePortrait, AnimateDiff-Evolved, ComfyUI-GGUF, VideoHelperSuite) on random-weight model files in the
-exact layouts their loaders read (tests/clip_models.py). Only widget values change to fit a CPU (tests/clip_graph.py):
+"""The clip, made: the shipped GGUF and fp8 clip workflows run node for node in a real ComfyUI 0.33.0 with the real
+video packs (AdvancedLivePortrait, AnimateDiff-Evolved, ComfyUI-GGUF, VideoHelperSuite) on random-weight model files
+in the exact layouts their loaders read (tests/clip_models.py). Only widget values change to fit a CPU (tests/clip_graph.py):
 64×64 frames, two sampler steps, the shortest scenario line at 2 fps, which is shorter than 16 frames.
 
 What a run proves: every node executed; the MP4 has exactly the frames Clip Length promised, at its fps, with an AAC
