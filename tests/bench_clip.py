@@ -12,16 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+
+import psutil
 
 from workflows.render import render_batch
 
 from .clip_graph import (EXECUTED_WORKFLOWS, VARIANT, clip_server, clip_unavailable, cpu_widgets, ensure_models,
                          load_api_workflow, scratch_dir)
 from .comfy_server import REPO
+from .peak_rss import PeakRSS
 
 
 def spanning_scenarios(count: int) -> list[str]:
@@ -47,31 +49,6 @@ def stage_of_node(workflow: str) -> dict[str, str]:
                 stages[str(node["id"])] = group["title"]
                 break
     return stages
-
-
-class PeakMemory:
-    """Samples a process's resident set every 0.2 s; `take()` returns the peak since the last take (MiB)."""
-
-    def __init__(self, pid: int):
-        self.pid, self.peak, self.stopped = pid, 0, threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-
-    def _sample(self) -> None:
-        while not self.stopped.wait(0.2):
-            try:
-                text = Path(f"/proc/{self.pid}/status").read_text()
-            except OSError:
-                return
-            rss_kib = int(next(line.split()[1] for line in text.splitlines() if line.startswith("VmRSS:")))
-            self.peak = max(self.peak, rss_kib)
-
-    def take(self) -> float:
-        peak, self.peak = self.peak, 0
-        return peak / 1024
-
-    def stop(self) -> None:
-        self.stopped.set()
 
 
 class StageClock:
@@ -111,27 +88,26 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     server = clip_server(base, models)
     print(f"ComfyUI {server.version} with the video packs up in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    memory, clock = PeakMemory(server.process.pid), StageClock(stage_of_node(args.workflow))
-    peaks: dict[str, float] = {}
-
-    def on_start(url: str, scenario: str) -> None:
-        memory.take()
-
-    def on_message(url: str, scenario: str, message: dict) -> None:
-        clock.message(url, scenario, message)
-        if message.get("type") in ("execution_success", "execution_error"):
-            peaks[scenario] = memory.take()
-
+    clock = StageClock(stage_of_node(args.workflow))
+    peaks: dict[str, int] = {}
     try:
-        results = render_batch([server.url], scenarios, cpu_widgets(load_api_workflow(args.workflow)),
-                               base / "renders", timeout=args.timeout, on_start=on_start, on_message=on_message)
+        with PeakRSS(psutil.Process(server.process.pid)) as memory:
+            def on_start(url: str, scenario: str) -> None:
+                memory.take()
+
+            def on_message(url: str, scenario: str, message: dict) -> None:
+                clock.message(url, scenario, message)
+                if message.get("type") in ("execution_success", "execution_error"):
+                    peaks[scenario] = memory.take()
+
+            results = render_batch([server.url], scenarios, cpu_widgets(load_api_workflow(args.workflow)),
+                                   base / "renders", timeout=args.timeout, on_start=on_start, on_message=on_message)
     finally:
-        memory.stop()
         server.stop()
     print(f"\n{args.workflow}, CPU widget values, ComfyUI {server.version}")
     for r in results:
         status = "ok" if not r.error else f"FAILED: {r.error}"
-        print(f"{r.scenario}: {r.seconds:.0f} s, peak RSS {peaks.get(r.scenario, 0) / 1024:.2f} GiB, {status}")
+        print(f"{r.scenario}: {r.seconds:.0f} s, peak RSS {peaks.get(r.scenario, 0) / 2**30:.2f} GiB, {status}")
         for stage, seconds in clock.seconds[r.scenario].items():
             print(f"  {stage:44} {seconds:8.1f} s")
     for r in results:

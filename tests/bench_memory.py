@@ -19,7 +19,6 @@ import io
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pack_loader import load_pack  # noqa: E402
+from peak_rss import PeakRSS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT_CHARS = 5000
@@ -45,26 +45,6 @@ def long_script(chars: int = SCRIPT_CHARS) -> str:
                 return text
             text = f"{text} {script}".strip()
     return text
-
-
-class PeakRSS:
-    """The highest RSS of a process while the block runs (sampled every 20 ms)."""
-
-    def __init__(self, process: psutil.Process):
-        self.process, self.peak, self._stop = process, 0, threading.Event()
-
-    def __enter__(self) -> "PeakRSS":
-        def sample() -> None:
-            while not self._stop.wait(0.02):
-                self.peak = max(self.peak, self.process.memory_info().rss)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def rss_kinds(pid: int) -> dict[str, float]:

@@ -13,13 +13,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from .comfy_server import ENV_ROOT, REPO, ComfyServer, comfyui_version
+from .comfy_server import ENV_ROOT, PROBE_PACK, REPO, ComfyServer, comfyui_version
 
 CLIP_COMFYUI_VERSION = "0.33.0"
 PACKS_DIR = ENV_ROOT / "custom-nodes"
 # The packs the executed clip workflows use; the NF4 loader is not among them (README: why NF4 is not run).
 CLIP_PACKS = ("ComfyUI-VideoHelperSuite", "ComfyUI-AdvancedLivePortrait", "ComfyUI-AnimateDiff-Evolved", "ComfyUI-GGUF")
-PROBE_PACK = REPO / "tests" / "comfy_test_nodes" / "memory_probe"
 API_DIR = REPO / "workflows" / "api"
 EXECUTED_WORKFLOWS = ("toongen_clip_flux_gguf", "toongen_clip_flux_fp8")
 VARIANT = {"toongen_clip_flux_gguf": "gguf", "toongen_clip_flux_fp8": "fp8"}

@@ -35,6 +35,9 @@ ENV_ROOT = Path(os.environ.get("TOONGEN_ENV_DIR", Path.home() / ".cache" / "comf
 DEFAULT_COMFY_DIR = ENV_ROOT / "comfyui"
 # VideoHelperSuite, unpacked by tests/bootstrap.sh from ../shared/upstream when the archive is there.
 VHS_DIR = Path(os.environ.get("TOONGEN_VHS_DIR", ENV_ROOT / "custom-nodes" / "ComfyUI-VideoHelperSuite"))
+# The test-only probe pack (tests/comfy_test_nodes/memory_probe): the TestMemoryProbe node and the sampling /
+# LivePortrait records.
+PROBE_PACK = REPO / "tests" / "comfy_test_nodes" / "memory_probe"
 
 
 class ComfyError(RuntimeError):

@@ -7,12 +7,11 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 
-from .comfy_server import ComfyServer, comfy_dir, comfyui_version, vhs_dir
+from .comfy_server import PROBE_PACK, ComfyServer, comfy_dir, comfyui_version, vhs_dir
 
 TOONGEN_NODE_IDS = (
     "ToonGenLoadBGM", "ToonGenLoadSFX", "ToonGenSFXEvents", "ToonGenMixAudio", "ToonGenLoudnessNormalize",
@@ -22,9 +21,6 @@ TOONGEN_NODE_IDS = (
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental model download must fail loudly, never hang
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-
-# A test-only custom node (TestMemoryProbe) that records which TTS models are loaded at the moment it executes.
-TEST_NODES = Path(__file__).resolve().parent / "comfy_test_nodes"
 
 
 def pytest_configure(config):
@@ -49,7 +45,7 @@ def comfy(tmp_path_factory) -> ComfyServer:
     """One real ComfyUI server for the session, with this checkout, the test probe node and (when unpacked)
     VideoHelperSuite in custom_nodes/. Fails (never skips) when the server or our nodes are missing: the import
     traceback is in the failure."""
-    extra = tuple(p for p in (TEST_NODES / "memory_probe", vhs_dir()) if p)
+    extra = tuple(p for p in (PROBE_PACK, vhs_dir()) if p)
     server = ComfyServer(base_dir=tmp_path_factory.mktemp("comfy"), custom_nodes=extra)
     server.start(expect_nodes=TOONGEN_NODE_IDS + ("TestMemoryProbe",))
     yield server

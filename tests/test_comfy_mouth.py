@@ -98,11 +98,12 @@ def test_clip_length_sets_the_commands_length_the_mouth_resting_after_the_voice(
                                                                  "min_frames": 16, "multiple_of": 1}},
              "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 2]}},
              **mouth_graph(["1", 0], ["2", 1], text=TEXT, frame_count=["2", 0])}
-    got = results(comfy, comfy.run(graph, timeout=600))
+    entry = comfy.run(graph, timeout=600)
+    got = results(comfy, entry)
     expected = math.ceil((seconds + 1.5) * 12 - 1e-9)
     assert got["frames"] == expected == len(got["shapes"]) == video_frames(parse_command(got["command"], 8))
     assert got["shapes"].endswith("X" * 12) and got["audio_frames"] == math.ceil(seconds * 12 - 1e-9)
-    mix_tail = float(comfy.run(graph, timeout=600)["outputs"]["3"]["text"][0])
+    mix_tail = float(entry["outputs"]["3"]["text"][0])
     assert mix_tail == pytest.approx(expected / 12 - seconds, abs=1e-6)
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import soundfile
 
+from ..nodes.scenarios import load_scenarios
 from ..workflows.render import DEFAULT_WORKFLOW, load_workflow, main, render_batch
 from . import bs1770_meter
-from .comfy_server import REPO, ComfyServer, comfy_dir
+from .comfy_server import ComfyServer, comfy_dir
 from .conftest import TOONGEN_NODE_IDS
 
 SCENARIOS = ["fake_doors", "baby_legs", "plumbus", "alien_greeting"]
@@ -101,7 +102,7 @@ def test_every_scenario_renders_through_the_render_command(comfy, tmp_path, caps
     out = tmp_path / "all"
     assert main(["--server", comfy.url, "--all", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    library = [s["id"] for s in json.loads((REPO / "assets" / "scenarios.json").read_text())["scenarios"]]
+    library = list(load_scenarios())
     assert [r["scenario"] for r in summary] == library and len(library) == 25
     assert [r["scenario"] for r in summary if r["error"]] == []
     printed = capsys.readouterr().out.split()
