@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 PACK_DIR = Path(__file__).resolve().parent
-F5_TTS_REQUIREMENT = "f5-tts==1.1.22"  # the release ToonGen's lean import is tested with (nodes/f5_engine.py)
+F5_TTS_REQUIREMENT = "f5-tts==1.1.22"  # the release ToonGen's lean import is tested with (nodes/speech/f5.py)
 INSTALL_F5_ENV = "TOONGEN_INSTALL_F5"
 MODEL_FOLDERS = {
     "tts/kokoro": "Kokoro-82M original weights (optional; the embedded voices need nothing): config.json, "
@@ -83,8 +83,8 @@ def ensure_f5_tts(run=subprocess.run) -> bool:
 
 
 def report_torchaudio() -> None:
-    """Step 2, with the same check and message the nodes use (nodes/torchaudio_support.py, loaded by path)."""
-    spec = importlib.util.spec_from_file_location("toongen_torchaudio_support", PACK_DIR / "nodes" / "torchaudio_support.py")
+    """Step 2, with the same check and message the nodes use (nodes/speech/torchaudio_support.py, loaded by path)."""
+    spec = importlib.util.spec_from_file_location("toongen_torchaudio_support", PACK_DIR / "nodes" / "speech" / "torchaudio_support.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     try:

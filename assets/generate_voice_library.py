@@ -5,7 +5,7 @@ assets/voices/{style}.recipe.json → {style}.wav + {style}.txt.
                                                          its bin/python; no STYLE: all ten)
 
 Nobody was recorded: each line below was written by us and spoken offline by the pack's own voices exactly as
-`Speak` speaks a style when F5-TTS cannot run (nodes/offline_speech.py `speak_recipe`: the recipe's voice or blend,
+`Speak` speaks a style when F5-TTS cannot run (nodes/voices/offline.py `speak_recipe`: the recipe's voice or blend,
 speed, pitch, formants, effect, loudness). The embedded Kokoro runs as the int8 weights it installs as, so the
 same inputs give the same files on every machine. Numbers in the lines are written as words, as they are spoken
 (F5-TTS reads the transcript as it is).
@@ -43,13 +43,13 @@ LINES = {
 
 def main() -> None:
     os.environ["TOONGEN_KOKORO_VARIANT"] = "int8"  # the weights as installed: the same files everywhere
-    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests" / "support"))
     from pack_loader import load_pack
 
     load_pack()
-    from toongen.nodes.audio_files import save_wav_pcm16
-    from toongen.nodes.offline_speech import speak_recipe
-    from toongen.nodes.voice_recipes import load_recipe
+    from toongen.nodes.audio.files import save_wav_pcm16
+    from toongen.nodes.voices.offline import speak_recipe
+    from toongen.nodes.voices.recipes import load_recipe
 
     wanted = sys.argv[1:] or list(LINES)
     unknown = sorted(set(wanted) - set(LINES))

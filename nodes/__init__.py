@@ -1,2 +1,5 @@
-"""ToonGen's code. Plain modules (no ComfyUI import) hold the audio and model logic; `comfy_*` modules hold the
-thin V3 node classes; `extension.py` lists them for ComfyUI."""
+"""ToonGen's code, one package per concern: `audio` (the AUDIO value, DSP, mixing, loudness, frames), `speech` (the
+engines and the text-to-speech pipeline), `voices` (the voice styles and their offline renditions), `mouth` (speech
+to AdvancedLivePortrait mouth motion), `library` (the shipped assets and scenarios), `runtime` (model cache, memory,
+downloads, Cancel, ComfyUI's folders) and `v3` (the node classes ComfyUI registers). Only `v3` and
+`runtime.comfy_paths`/`runtime.residency` import ComfyUI; `web/` holds the node help pages the frontend shows."""

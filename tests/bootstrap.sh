@@ -145,5 +145,25 @@ if grep -q "^0.33.0 " "$versions.new"; then
   fi
 fi
 
+# The newest frontend on PyPI (the help-page test opens every node's page in it as well as in the pinned ones):
+# its wheel unpacked into frontends/<version>/, which a test server takes as --front-end-root <that>/static.
+NEWEST_FRONTEND="comfyui-frontend-package>=1.58,<1.59"
+if ! compgen -G "$env_root/frontends/1.58.*/static/index.html" >/dev/null; then
+  "$env_root/venv/bin/python" -m pip download --quiet --no-deps -d "$dl" "$NEWEST_FRONTEND" 2>&1 \
+    | grep -v "^WARNING: Location" >&2 || true
+  wheel="$(compgen -G "$dl/comfyui_frontend_package-1.58.*.whl" | sort -V | tail -n 1 || true)"
+  if [[ -n "$wheel" ]]; then
+    version="$(basename "$wheel" | cut -d- -f2)"
+    rm -rf "$env_root/frontends/$version.partial"
+    mkdir -p "$env_root/frontends/$version.partial"
+    "$env_root/venv/bin/python" -m zipfile -e "$wheel" "$env_root/frontends/$version.partial"
+    mv "$env_root/frontends/$version.partial/comfyui_frontend_package/static" "$env_root/frontends/$version.partial/static"
+    rm -rf "$env_root/frontends/$version.partial/comfyui_frontend_package" "$env_root/frontends/$version"
+    mv "$env_root/frontends/$version.partial" "$env_root/frontends/$version"
+  else
+    log "the newest frontend ($NEWEST_FRONTEND) did not download: the help-page test fails until it does"
+  fi
+fi
+
 mv "$versions.new" "$versions"
 echo "$env_root/venv"

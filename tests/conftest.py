@@ -11,7 +11,7 @@ import shutil
 import pytest
 import torch
 
-from .comfy_server import PROBE_PACK, ComfyServer, comfy_dir, comfyui_version, vhs_dir
+from .support.comfy_server import PROBE_PACK, ComfyServer, comfy_dir, comfyui_version, vhs_dir
 
 TOONGEN_NODE_IDS = (
     "ToonGenLoadBGM", "ToonGenLoadSFX", "ToonGenSFXEvents", "ToonGenMixAudio", "ToonGenLoudnessNormalize",
@@ -56,7 +56,7 @@ def comfy(tmp_path_factory) -> ComfyServer:
 def torch_kokoro_in_comfy(comfy):
     """A tiny random Kokoro-82M (original-weights layout) in the server's models/tts/kokoro: the torch voices
     (af_heart, am_adam) load as ComfyUI-managed models. Freed and removed afterwards."""
-    from .tiny_models import build_kokoro
+    from .support.tiny_models import build_kokoro
 
     folder = build_kokoro(comfy.base_dir / "models" / "tts" / "kokoro")
     yield folder
@@ -101,9 +101,9 @@ def audio_dict(waveform: torch.Tensor, rate: int) -> dict:
 @pytest.fixture(scope="session")
 def narrator():
     """The deadpan_narrator reference, ready for F5-TTS."""
-    from ..nodes.audio_files import load_audio_file
-    from ..nodes.f5_engine import prepare_reference
-    from ..nodes.voices import list_voice_references, read_transcript
+    from ..nodes.audio.files import load_audio_file
+    from ..nodes.speech.f5 import prepare_reference
+    from ..nodes.voices.library import list_voice_references, read_transcript
 
     path = list_voice_references()["deadpan_narrator"]
     waveform, rate = load_audio_file(path)

@@ -52,16 +52,16 @@ run_tests() {
 case "$command" in
   test)   run_tests "$@" ;;
   render) exec "$venv/bin/python" workflows/render.py --start-comfyui "$(dirname "$venv")/comfyui" --cpu "$@" ;;
-  bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-bench.txt"
-          exec "$venv/bin/python" "$here/bench_mix.py" "$@" ;;
-  bench-speech) exec "$venv/bin/python" "$here/bench_speech.py" "$@" ;;
-  bench-memory) exec "$venv/bin/python" "$here/bench_memory.py" "$@" ;;
-  bench-interrupt) exec "$venv/bin/python" "$here/bench_interrupt.py" "$@" ;;
-  bench-voices) exec "$venv/bin/python" "$here/bench_voices.py" "$@" ;;
-  bench-mouth) exec "$venv/bin/python" "$here/bench_mouth.py" "$@" ;;
+  bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/benchmarks/requirements-bench.txt"
+          exec "$venv/bin/python" "$here/benchmarks/bench_mix.py" "$@" ;;
+  bench-speech) exec "$venv/bin/python" "$here/benchmarks/bench_speech.py" "$@" ;;
+  bench-memory) exec "$venv/bin/python" "$here/benchmarks/bench_memory.py" "$@" ;;
+  bench-interrupt) exec "$venv/bin/python" "$here/benchmarks/bench_interrupt.py" "$@" ;;
+  bench-voices) exec "$venv/bin/python" "$here/benchmarks/bench_voices.py" "$@" ;;
+  bench-mouth) exec "$venv/bin/python" "$here/benchmarks/bench_mouth.py" "$@" ;;
   bench-clip)
     read -r _ venv33 comfy33 < <(grep "^0.33.0 " "${TOONGEN_ENV_DIR:-$HOME/.cache/comfyui-toongen}/comfyui-versions.txt") \
       || { echo "bench-clip runs on ComfyUI 0.33.0, which tests/bootstrap.sh builds from ../shared/upstream (missing here)" >&2; exit 2; }
-    TOONGEN_COMFYUI_DIR="$comfy33" exec "$venv33/bin/python" -m tests.bench_clip "$@" ;;
+    TOONGEN_COMFYUI_DIR="$comfy33" exec "$venv33/bin/python" -m tests.benchmarks.bench_clip "$@" ;;
   *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt|bench-voices|bench-mouth|bench-clip [args]" >&2; exit 2 ;;
 esac

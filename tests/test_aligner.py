@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from ..nodes import aligner
-from ..nodes.aligner import MIN_CONFIDENCE, align
-from ..nodes.lipsync import mouth_track
-from ..nodes.mouth_shapes import shapes_from_timing
-from ..nodes.speech_engines import embedded_kokoro
-from .alp_command import parse_command, video_frames
+from ..nodes.mouth import aligner
+from ..nodes.mouth.aligner import MIN_CONFIDENCE, align
+from ..nodes.mouth.lipsync import mouth_track
+from ..nodes.mouth.shapes import shapes_from_timing
+from ..nodes.speech.engines import embedded_kokoro
+from .support.alp_command import parse_command, video_frames
 
 TEXT = "Bob baked a big batch of blueberry muffins for the bumpy bus ride home."
 OTHER = "Seven lazy zebras sat quietly under the tall green tree, sighing."

@@ -1,6 +1,6 @@
 """The clip, made: the shipped GGUF and fp8 clip workflows run node for node in a real ComfyUI 0.33.0 with the real
 video packs (AdvancedLivePortrait, AnimateDiff-Evolved, ComfyUI-GGUF, VideoHelperSuite) on random-weight model files
-in the exact layouts their loaders read (tests/clip_models.py). Only widget values change to fit a CPU (tests/clip_graph.py):
+in the exact layouts their loaders read (tests/support/clip_models.py). Only widget values change to fit a CPU (tests/support/clip_graph.py):
 64×64 frames, two sampler steps, the shortest scenario line at 2 fps, which is shorter than 16 frames.
 
 What a run proves: every node executed; the MP4 has exactly the frames Clip Length promised, at its fps, with an AAC
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from .alp_command import parse_command, video_frames
-from .clip_graph import (CPU_FPS, EXECUTED_WORKFLOWS, VARIANT, clip_server, clip_unavailable, cpu_widgets,
-                         ensure_models, executed_nodes, load_api_workflow, node_of, set_widgets)
-from .mp4_probe import mp4_of, read_mp4
+from .support.alp_command import parse_command, video_frames
+from .support.clip_graph import (CPU_FPS, EXECUTED_WORKFLOWS, VARIANT, clip_server, clip_unavailable, cpu_widgets,
+                                 ensure_models, executed_nodes, load_api_workflow, node_of, set_widgets)
+from .support.mp4_probe import mp4_of, read_mp4
 
 RUN_TIMEOUT = 3600  # one CPU run of the whole graph; generous because CI machines are shared
 pytestmark = [pytest.mark.real_server, pytest.mark.timeout(2 * RUN_TIMEOUT)]

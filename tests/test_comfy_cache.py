@@ -4,7 +4,7 @@ messages. The Unload node keeps the cache; core latent nodes stand in for the vi
     Speak ─┬─ Mix → Loudness → Save WAV                     (the audio path)
            └─ Unload(value ← EmptyLatentImage, audio ← Speak) → TestMemoryProbe → LatentUpscale → SaveLatent
 
-TestMemoryProbe (tests/comfy_test_nodes) is the node after Unload: it records, inside its own execution, which TTS
+TestMemoryProbe (tests/support/comfy_test_nodes) is the node after Unload: it records, inside its own execution, which TTS
 models are loaded — the state "at the moment the node after Unload starts", not a later HTTP look.
 """
 from __future__ import annotations
@@ -117,7 +117,7 @@ def test_models_left_by_a_speech_only_run_are_freed_before_the_node_after_unload
 
 
 def test_a_music_file_replaced_under_the_same_name_is_loaded_again(comfy):
-    from ..nodes.audio_files import save_wav_pcm16
+    from ..nodes.audio.files import save_wav_pcm16
 
     path = comfy.base_dir / "input" / f"bgm_{uuid.uuid4().hex[:6]}.wav"
     save_wav_pcm16(path, tone(2.0, amplitude=0.1), 24000)

@@ -9,8 +9,8 @@ import re
 import pytest
 from PIL import Image
 
-from .alp_command import parse_command, video_frames
-from .comfy_server import ComfyError
+from .support.alp_command import parse_command, video_frames
+from .support.comfy_server import ComfyError
 
 TEXT = "My mom makes marvellous pumpkin pie, but nobody may eat it before Monday."
 
@@ -52,9 +52,9 @@ def recording(comfy):
     """A 'recording' without timing: another voice than the aligner's guides, 44.1 kHz stereo, in input/."""
     import torchaudio.functional as AF
 
-    from ..nodes.aligner import GUIDE_VOICES
-    from ..nodes.audio_files import save_wav_pcm16
-    from ..nodes.speech_engines import embedded_kokoro
+    from ..nodes.audio.files import save_wav_pcm16
+    from ..nodes.mouth.aligner import GUIDE_VOICES
+    from ..nodes.speech.engines import embedded_kokoro
 
     assert "jf_tebukuro" not in GUIDE_VOICES
     spoken = embedded_kokoro().speak(TEXT, "jf_tebukuro", 0.9)

@@ -8,8 +8,8 @@ import pytest
 import soundfile
 
 from ..workflows.render import database_args
-from .comfy_server import comfy_dir
 from .conftest import TOONGEN_NODE_IDS
+from .support.comfy_server import comfy_dir
 
 
 def test_our_nodes_are_registered_as_v3_with_prefix_and_categories(comfy):
@@ -70,9 +70,9 @@ def test_unknown_asset_name_is_refused_at_validation_with_the_known_names(comfy)
 
 def test_bgm_mix_loudness_to_wav_through_comfyui(comfy):
     """Load BGM → Mix (voice from core LoadAudio) → Loudness → SaveAudio and our 16-bit WAV writer."""
-    from ..nodes.audio_files import save_wav_pcm16
-    from . import bs1770_meter
+    from ..nodes.audio.files import save_wav_pcm16
     from .conftest import speech_like
+    from .support import bs1770_meter
 
     save_wav_pcm16(comfy.base_dir / "input" / "voice_test.wav", speech_like(6.0, 24000), 24000)
     graph = {

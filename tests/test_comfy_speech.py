@@ -10,8 +10,8 @@ import math
 import pytest
 import soundfile
 
-from . import bs1770_meter
-from .comfy_server import REPO, ComfyError
+from .support import bs1770_meter
+from .support.comfy_server import REPO, ComfyError
 
 WORKFLOW = json.loads((REPO / "workflows" / "api" / "toongen_audio_only.json").read_text())
 
@@ -88,8 +88,8 @@ def test_interrupt_stops_speech_inside_the_running_chunk(comfy):
 
 def test_a_restarted_server_answers_cached_speech_without_loading_a_model(comfy):
     """The speech cache key names the model by its files' digests, so after a restart a cached line loads nothing."""
-    from .comfy_server import ComfyServer
     from .conftest import TOONGEN_NODE_IDS
+    from .support.comfy_server import ComfyServer
 
     graph = {
         "1": {"class_type": "ToonGenKokoroTTS", "inputs": {"text": "Cached across restarts, folks.", "voice": "jf_alpha",
@@ -155,7 +155,7 @@ def f5_weights_in_comfy(comfy):
     """Tiny F5-TTS weights in the server's models/tts/f5-tts for one test, removed afterwards."""
     import shutil
 
-    from .tiny_models import build_f5
+    from .support.tiny_models import build_f5
 
     folder = build_f5(comfy.base_dir / "models" / "tts" / "f5-tts")
     yield folder
@@ -182,7 +182,7 @@ def test_speak_clones_with_f5_when_weights_exist(comfy, f5_weights_in_comfy):
 
 
 def test_auto_falls_back_to_kokoro_when_f5_fails(comfy, f5_weights_in_comfy):
-    from ..nodes.audio_files import save_wav_pcm16
+    from ..nodes.audio.files import save_wav_pcm16
     from .conftest import speech_like
 
     voices = comfy.base_dir / "models" / "tts" / "voices"
@@ -200,7 +200,7 @@ def test_auto_falls_back_to_kokoro_when_f5_fails(comfy, f5_weights_in_comfy):
 
 
 def test_f5_node_clones_a_reference_linked_in_the_graph(comfy, f5_weights_in_comfy):
-    from ..nodes.audio_files import save_wav_pcm16
+    from ..nodes.audio.files import save_wav_pcm16
     from .conftest import speech_like
 
     save_wav_pcm16(comfy.base_dir / "input" / "my_reference.wav", speech_like(6.0, 48000).repeat(2, 1), 48000)
@@ -222,6 +222,9 @@ def test_auto_without_f5_weights_speaks_the_styles_recipe_and_says_why(comfy):
     used = engine_used(entry)
     assert used.startswith("auto: offline voice because F5-TTS cannot run")
     assert "voice style deadpan_narrator through its recipe (jm_kumo, speed 0.9, pitch ×0.8" in used
+    # what a remote user reads names the folder the way ComfyUI does, once, and no server path
+    assert used.count("models/tts/f5-tts") == 1 and str(comfy.base_dir) not in used, used
+    assert "\n" not in used and len(used) < 300, used
 
 
 def _voice_of(comfy, entry) -> "numpy.ndarray":
@@ -252,7 +255,7 @@ def test_styles_without_f5_are_different_characters_and_the_widget_only_speaks_w
     ({"mute.wav": None}, "mute.wav has no transcript"),
 ])
 def test_broken_user_styles_are_refused_at_validation_with_the_fix(comfy, files, expected):
-    from ..nodes.audio_files import save_wav_pcm16
+    from ..nodes.audio.files import save_wav_pcm16
     from .conftest import speech_like
 
     voices = comfy.base_dir / "models" / "tts" / "voices"
@@ -290,7 +293,7 @@ def test_voice_node_lists_every_offline_voice_and_speaks_each_engine(comfy):
     assert info["display_name"] == "Voice (ToonGen)"
     spec = info["input"]["required"]["voice"]
     options = spec[1]["options"] if spec[0] == "COMBO" else spec[0]
-    from ..nodes.speech_engines import embedded_kokoro_voices
+    from ..nodes.speech.engines import embedded_kokoro_voices
 
     embedded = set(embedded_kokoro_voices())
     assert options[:2] == ["hibari_heart", "piper_joe"] and {"jf_alpha", "jm_kumo"} <= embedded <= set(options)

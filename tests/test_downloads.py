@@ -1,11 +1,12 @@
 """Model files on first use, for real: huggingface_hub fetches the tiny test models (the real file layouts) from a
-local server that answers like the Hub (tests/local_hub.py). Downloads run in subprocesses, because huggingface_hub
+local server that answers like the Hub (tests/support/local_hub.py). Downloads run in subprocesses, because huggingface_hub
 reads HF_ENDPOINT and HF_HUB_OFFLINE when it is imported; the last test goes through a real ComfyUI /prompt."""
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import subprocess
@@ -15,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from ..nodes.f5_engine import REQUIRED_FILES
-from ..nodes.kokoro_engine import EngineUnavailableError
-from ..nodes.model_downloads import STAGING_DIR, content_problem
-from ..nodes.speech_engines import f5_problem, kokoro_for_voice
-from .local_hub import LocalHub, git_blob_sha1
-from .tiny_models import build_f5, build_kokoro
+from ..nodes.runtime.downloads import STAGING_DIR, content_problem
+from ..nodes.speech.engines import f5_problem, kokoro_for_voice
+from ..nodes.speech.f5 import REQUIRED_FILES
+from ..nodes.speech.kokoro import EngineUnavailableError
+from .support.local_hub import LocalHub, git_blob_sha1
+from .support.tiny_models import build_f5, build_kokoro
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent / "support"  # pack_loader
 KOKORO_FILES = ("config.json", "kokoro-v1_0.pth", "voices/af_heart.pt")
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOONGEN_ALLOW_DOWNLOAD")
 
@@ -59,7 +60,7 @@ def run_pack(code: str, tmp_path: Path, hub_url: str, *args: str, **env: str) ->
 KOKORO_FIRST_USE = """
 import json, logging
 from pathlib import Path
-from toongen.nodes.speech_engines import kokoro_for_voice
+from toongen.nodes.speech.engines import kokoro_for_voice
 logging.basicConfig(level=logging.INFO)
 progress = []
 engine = kokoro_for_voice("af_heart", Path(sys.argv[1]), progress=lambda done, total: progress.append((done, total)))
@@ -150,8 +151,8 @@ def test_an_unreachable_hub_is_a_clear_error_naming_the_files(tmp_path):
 F5_FIRST_USE = """
 import json
 from pathlib import Path
-from toongen.nodes.f5_engine import prepare_reference
-from toongen.nodes.speech_engines import f5_engine, f5_problem
+from toongen.nodes.speech.f5 import prepare_reference
+from toongen.nodes.speech.engines import f5_engine, f5_problem
 import torch
 folder = Path(sys.argv[1])
 problem = f5_problem(folder)
@@ -176,7 +177,7 @@ def test_f5_and_vocos_are_downloaded_on_first_use(hub, hub_repos, tmp_path):
 def test_a_truncated_f5_checkpoint_put_there_by_hand_is_a_clear_error(hub_repos, tmp_path):
     import shutil
 
-    from ..nodes.f5_engine import CHECKPOINT, F5Engine
+    from ..nodes.speech.f5 import CHECKPOINT, F5Engine
 
     folder = tmp_path / "f5-tts"
     shutil.copytree(hub_repos["SWivid/F5-TTS"], folder)
@@ -187,7 +188,8 @@ def test_a_truncated_f5_checkpoint_put_there_by_hand_is_a_clear_error(hub_repos,
 
 
 @pytest.mark.parametrize("switch", [{"HF_HUB_OFFLINE": "1"}, {"TOONGEN_ALLOW_DOWNLOAD": "0"}])
-def test_with_downloads_off_the_errors_list_the_exact_files_and_where_to_get_them(tmp_path, monkeypatch, switch):
+def test_with_downloads_off_the_errors_list_the_exact_files_and_where_to_get_them(tmp_path, monkeypatch, switch,
+                                                                                   caplog):
     for name in OFFLINE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in switch.items():
@@ -200,13 +202,18 @@ def test_with_downloads_off_the_errors_list_the_exact_files_and_where_to_get_the
         assert f"{tmp_path / 'kokoro' / file}\n      from https://huggingface.co/hexgrad/Kokoro-82M/resolve/main/{file}" \
             in message
     assert f"downloads are off here ({name}={value})" in message
-    problem = f5_problem(tmp_path / "f5-tts")
+    with caplog.at_level(logging.WARNING, logger="ToonGen"):
+        problem = f5_problem(tmp_path / "f5-tts", detailed=True)
+    assert problem.count(str(tmp_path)) == 1  # the folder once, the files relative to it
     for file, repo, name_in_repo in (
             ("F5TTS_v1_Base/model_1250000.safetensors", "SWivid/F5-TTS", "F5TTS_v1_Base/model_1250000.safetensors"),
             ("vocos-mel-24khz/pytorch_model.bin", "charactr/vocos-mel-24khz", "pytorch_model.bin")):
+        assert file in problem
         assert f"{tmp_path / 'f5-tts' / file}\n      from https://huggingface.co/{repo}/resolve/main/{name_in_repo}" \
-            in problem
+            in caplog.text  # where to get each file: the log
     assert f"downloads are off here ({name}={value})" in problem
+    short = f5_problem(tmp_path / "f5-tts")
+    assert short == f"its weights are missing in {tmp_path / 'f5-tts'} (4 files) and downloads are off ({name}={value})"
 
 
 def test_hub_hashes_are_checked_the_way_git_and_the_hub_compute_them(tmp_path):
@@ -227,7 +234,7 @@ def test_kokoro_node_in_comfyui_downloads_af_heart_from_the_hub_and_speaks(hub, 
     Speak with engine auto in the same server does not start the F5 download (the hub serves it too)."""
     import soundfile
 
-    from .comfy_server import ComfyServer
+    from .support.comfy_server import ComfyServer
 
     graph = {
         "1": {"class_type": "ToonGenKokoroTTS", "inputs": {"text": "Come on down to Real Fake Doors!",

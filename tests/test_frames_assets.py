@@ -5,10 +5,10 @@ import pytest
 import soundfile
 import torch
 
-from ..nodes.assets import UnknownAssetError, list_audio_assets, resolve_name
-from ..nodes.audio_contract import AudioInputError
-from ..nodes.audio_files import load_audio_file, save_wav_pcm16
-from ..nodes.frames import clip_length, frame_count, pad_to_frames
+from ..nodes.audio.contract import AudioInputError
+from ..nodes.audio.files import load_audio_file, save_wav_pcm16
+from ..nodes.audio.frames import clip_length, frame_count, pad_to_frames
+from ..nodes.library.assets import UnknownAssetError, list_audio_assets, resolve_name
 
 
 @pytest.mark.parametrize("seconds, fps, min_frames, multiple, expected", [
@@ -47,7 +47,7 @@ def test_clip_length_is_voice_plus_tail_in_whole_frames_and_the_mix_tail_reaches
     length = clip_length(voice, rate, fps, tail_s, min_frames, multiple)
     assert length.frames == expected_frames and length.fps == fps
     assert length.duration_s == pytest.approx(expected_frames / fps)
-    # the mix adds mix_tail_s after the voice (nodes/mix.py mix_length): the soundtrack is exactly the video's length
+    # the mix adds mix_tail_s after the voice (nodes/audio/mix.py mix_length): the soundtrack is exactly the video's length
     assert voice + int(round(length.mix_tail_s * rate)) == int(round(expected_frames * rate / fps))
     assert length.mix_tail_s >= tail_s - 1e-9
 

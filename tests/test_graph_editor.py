@@ -1,6 +1,6 @@
 """Every UI workflow in the real ComfyUI frontend (headless Chromium), opened as a user opens it: all nodes known
 (ours from this checkout; the video packs' through interface stand-ins built from their real /object_info, see
-tests/frontend.py), at the sizes the frontend computes, none overlapping, each inside its stage's group, few
+tests/support/frontend.py), at the sizes the frontend computes, none overlapping, each inside its stage's group, few
 crossing links and none drawn over a node; one 100 %-zoom screenshot per group in tests/artifacts/. The server
 lists exactly the UI workflows as its templates."""
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from ..workflows import build
-from .frontend import (CHROMIUM, canvas_only, link_crossings, links_under_nodes, load, measured_sizes,
-                       open_editor, screenshot_groups, start_server)
+from .support.frontend import (CHROMIUM, canvas_only, link_crossings, links_under_nodes, load, measured_sizes,
+                               open_editor, screenshot_groups, start_server)
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -75,7 +75,7 @@ def test_nodes_have_the_frontends_sizes_do_not_overlap_and_sit_in_groups(opened,
     saved = {n["id"]: n for n in workflow["nodes"]}
     measured = json.loads(build.SIZES.read_text())[path.stem]
     assert measured_sizes(geometry) == {k: measured[k] for k in measured_sizes(geometry)}, \
-        f"the frontend computes other sizes now: python -m tests.frontend measures them again"
+        f"the frontend computes other sizes now: python -m workflows.redraw measures them again"
     for node in geometry["nodes"]:  # the file's sizes are what the frontend keeps: it had nothing to enlarge
         assert [round(v) for v in node["size"]] == saved[node["id"]]["size"], node["title"]
         assert [round(v) for v in node["pos"]] == saved[node["id"]]["pos"], node["title"]

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from ..nodes.torchaudio_support import matching_torchaudio, torchaudio_install_command
+from ..nodes.speech.torchaudio_support import matching_torchaudio, torchaudio_install_command
 
 REPO = Path(__file__).resolve().parent.parent
-TESTS = REPO / "tests"
+TESTS = REPO / "tests" / "support"  # pack_loader
 TRAINING_STACK = ("wandb", "gradio", "datasets", "bitsandbytes", "accelerate", "torchcodec")
 
 
@@ -46,7 +46,7 @@ def test_install_script_is_idempotent_and_leaves_an_installed_f5_tts_alone(tmp_p
 
 
 def test_install_script_and_f5_engine_name_the_same_f5_tts_release():
-    from ..nodes.f5_engine import F5_TTS_REQUIREMENT, LEAN_INSTALL
+    from ..nodes.speech.f5 import F5_TTS_REQUIREMENT, LEAN_INSTALL
 
     spec = importlib.util.spec_from_file_location("toongen_install", REPO / "install.py")
     install = importlib.util.module_from_spec(spec)
@@ -83,7 +83,7 @@ LEAN_IMPORT_PROBE = """
 import importlib.metadata, json, sys
 sys.path.insert(0, sys.argv[1])
 from pack_loader import load_pack; load_pack()
-from toongen.nodes.f5_engine import import_f5_inference
+from toongen.nodes.speech.f5 import import_f5_inference
 utils_infer, dit = import_f5_inference()
 print(json.dumps({"f5_tts": importlib.metadata.distribution("f5-tts").locate_file("").as_posix(),
                   "loaded": sorted(m for m in %r if m in sys.modules), "cfm": utils_infer.CFM.__name__}))
@@ -154,7 +154,7 @@ def serve_checkout_over_git_http(tmp_path: Path) -> tuple[http.server.ThreadingH
 def test_comfyui_manager_cli_installs_the_pack_and_f5_tts_from_a_git_url(tmp_path):
     """The real ComfyUI Manager 4.3 CLI (cm-cli, what `comfy node install` runs) installs this checkout into a
     throwaway ComfyUI: it clones the repository, pip-installs requirements.txt line by line, runs install.py."""
-    from .comfy_server import comfy_dir
+    from .support.comfy_server import comfy_dir
 
     python = python_without_f5(tmp_path)
     pip = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
@@ -177,12 +177,12 @@ def test_comfyui_manager_cli_installs_the_pack_and_f5_tts_from_a_git_url(tmp_pat
     log = result.stdout + result.stderr
     assert result.returncode == 0 and "[INSTALLED]" in log, log[-4000:]
     pack = comfy / "custom_nodes" / "comfyui-toongen"
-    assert (pack / "install.py").is_file() and (pack / "nodes" / "model_downloads.py").is_file()
+    assert (pack / "install.py").is_file() and (pack / "nodes" / "runtime" / "downloads.py").is_file()
     assert "'install.py']" in log and "ToonGen install: installing f5-tts==1.1.22" in log
     assert "ToonGen install: f5-tts 1.1.22 installed." in log
     assert all((comfy / "models" / "tts" / sub).is_dir() for sub in ("kokoro", "f5-tts", "voices"))
     assert own_packages(python) & {"f5-tts", *TRAINING_STACK} == {"f5-tts"}
-    probe = lean_import(python, pack / "tests")  # the installed copy's own code
+    probe = lean_import(python, pack / "tests" / "support")  # the installed copy's own code
     assert probe["f5_tts"].startswith(str(python.parent.parent)) and probe["loaded"] == []
 
 
@@ -212,11 +212,11 @@ sys.modules["torchaudio"] = None  # as if ComfyUI >= 0.38 had not installed it
 sys.path.insert(0, sys.argv[1])
 from pack_loader import load_pack; load_pack()
 from pathlib import Path
-from toongen.nodes.kokoro_engine import EngineUnavailableError
-from toongen.nodes.speech import choose_engine
-from toongen.nodes.speech_engines import f5_problem
-from toongen.nodes.f5_engine import import_f5_inference
-from toongen.nodes.voices import list_voice_references
+from toongen.nodes.speech.kokoro import EngineUnavailableError
+from toongen.nodes.speech.pipeline import choose_engine
+from toongen.nodes.speech.engines import f5_problem
+from toongen.nodes.speech.f5 import import_f5_inference
+from toongen.nodes.voices.library import list_voice_references
 problem = f5_problem(Path(sys.argv[2]))
 auto = choose_engine("auto", "deadpan_narrator", list_voice_references(), problem)
 try:
@@ -237,7 +237,7 @@ print(json.dumps({"problem": problem, "auto": [auto.engine, auto.reason], "expli
 def test_without_torchaudio_f5_names_the_matching_install_command_and_auto_falls_back(tmp_path):
     import torch
 
-    from .tiny_models import build_f5
+    from .support.tiny_models import build_f5
 
     folder = build_f5(tmp_path / "f5-tts")  # weights present: torchaudio is the only thing missing
     result = subprocess.run([sys.executable, "-c", TORCHAUDIO_BLOCKED, str(TESTS), str(folder)], capture_output=True,
@@ -260,7 +260,7 @@ def test_a_torchaudio_that_does_not_fit_this_torch_is_reported_as_such(tmp_path)
     (fake / "__init__.py").write_text("raise OSError('libtorchaudio.so: undefined symbol: _ZN3c10')\n")
     probe = ("import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])\n"
              "from pack_loader import load_pack; load_pack()\n"
-             "from toongen.nodes.torchaudio_support import torchaudio_problem; print(torchaudio_problem())")
+             "from toongen.nodes.speech.torchaudio_support import torchaudio_problem; print(torchaudio_problem())")
     result = subprocess.run([sys.executable, "-c", probe, str(TESTS), str(tmp_path / "fake")], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -8,10 +8,10 @@ import contextlib
 import pytest
 import torch
 
-from ..nodes import interrupt
-from ..nodes.f5_engine import F5Engine
-from ..nodes.kokoro_engine import TorchKokoro
-from .tiny_models import build_f5, build_kokoro
+from ..nodes.runtime import interrupt
+from ..nodes.speech.f5 import F5Engine
+from ..nodes.speech.kokoro import TorchKokoro
+from .support.tiny_models import build_f5, build_kokoro
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from ..nodes.lipsync import LipSettings, lip_command
+from ..nodes.mouth.lipsync import LipSettings, lip_command
 from .conftest import speech_like
 
 LINE = re.compile(r"^(\d+)=(\d+):(\d+)$")

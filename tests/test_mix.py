@@ -15,14 +15,14 @@ import soundfile
 import torch
 from scipy.signal import resample_poly
 
-from ..nodes.audio_contract import AudioInputError, make_audio, read_audio
-from ..nodes.audio_files import load_audio_file, save_wav_pcm16
-from ..nodes.dsp import (_release, conform, conform_channels, limit_peaks, max_true_peak, peak_envelope, resample,
-                         true_peak_candidates)
-from ..nodes.loudness import LoudnessMeter, integrated_loudness, normalize_loudness, true_peak_db
-from ..nodes.mix import DuckingSettings, SfxEvent, _one_pole, ducking_gain, loop_to_length, mix_tracks
-from . import bs1770_meter
+from ..nodes.audio.contract import AudioInputError, make_audio, read_audio
+from ..nodes.audio.dsp import (_release, conform, conform_channels, limit_peaks, max_true_peak, peak_envelope, resample,
+                               true_peak_candidates)
+from ..nodes.audio.files import load_audio_file, save_wav_pcm16
+from ..nodes.audio.loudness import LoudnessMeter, integrated_loudness, normalize_loudness, true_peak_db
+from ..nodes.audio.mix import DuckingSettings, SfxEvent, _one_pole, ducking_gain, loop_to_length, mix_tracks
 from .conftest import speech_like, tone
+from .support import bs1770_meter
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -238,6 +238,26 @@ def test_ducking_attack_and_release_follow_their_time_constants(attack_ms, relea
     assert time_constant(centres[back], (1 - level[back]) / (1 - floor)) == pytest.approx(release_ms, rel=0.01)
 
 
+def test_the_music_comes_back_up_through_the_tail_after_the_voice():
+    """The tail after a voice that speaks to its last sample is a pause like any other: after the hold, the music
+    releases back to its full level (it used to stay ducked at the voice's last frame)."""
+    rate, depth = 24000, 12.0
+    voice = 0.5 * torch.ones(1, 2 * rate)
+    settings = DuckingSettings(depth_db=depth, attack_ms=30.0, release_ms=400.0, hold_ms=250.0)
+    gain = ducking_gain(voice, rate, 6 * rate, settings).numpy()
+    floor = 10 ** (-depth / 20)
+    assert gain[2 * rate - 1] == pytest.approx(floor, abs=1e-3)  # ducked to the end of the voice
+    assert gain[int(2.25 * rate) - 240] == pytest.approx(floor, abs=1e-3)  # held for hold_ms into the tail
+    assert gain[int(2.65 * rate)] == pytest.approx(1 - (1 - floor) * math.exp(-1), abs=0.03)  # one release_ms later
+    assert gain[-1] > 0.99  # back up by the end of the tail
+    music = tone(6.0, rate, freq=440.0, amplitude=0.5)
+    mixed, _ = mix_tracks(voice, rate, bgm=music, bgm_rate=rate, mix_ratio=0.3, ducking=settings, fade_out_s=0.0,
+                          tail_s=4.0, output_channels=1)
+    last = mixed[0, -rate // 2:]
+    assert 20 * math.log10(float(last.pow(2).mean().sqrt())) == pytest.approx(20 * math.log10(0.3 * 0.5 / math.sqrt(2)),
+                                                                            abs=0.3)
+
+
 def test_ducking_recursion_equals_the_asymmetric_one_pole():
     """Per-frame coefficients (attack on speech, release in pauses) are the original `attack if target < level`
     rule exactly: the level only ever moves towards the current target."""
@@ -436,9 +456,9 @@ spec = importlib.util.spec_from_file_location("toongen", {str(REPO / "__init__.p
                                               submodule_search_locations=[{str(REPO)!r}])
 pack = importlib.util.module_from_spec(spec); sys.modules["toongen"] = pack; spec.loader.exec_module(pack)
 import torch
-from toongen.nodes.mix import SfxEvent, mix_tracks
-from toongen.nodes.loudness import normalize_loudness
-from toongen.nodes.f5_engine import prepare_reference
+from toongen.nodes.audio.mix import SfxEvent, mix_tracks
+from toongen.nodes.audio.loudness import normalize_loudness
+from toongen.nodes.speech.f5 import prepare_reference
 from toongen.tests.conftest import speech_like, tone
 music = torch.stack([tone(5.0, 44100, 220.0)[0], tone(5.0, 44100, 330.0)[0]])
 mixed, rate = mix_tracks(speech_like(3.0, 22050), 22050, bgm=music, bgm_rate=44100,
@@ -478,13 +498,13 @@ def _write_long_music(path: Path, rate: int, seconds: int) -> None:
 BOUNDED_PROBE = """
 import json, mmap, resource, sys
 import numpy as np
-sys.path.insert(0, sys.argv[1] + "/tests")
+sys.path.insert(0, sys.argv[1] + "/tests/support")
 from pack_loader import load_pack
 load_pack()
 import torch
-from toongen.nodes.audio_files import load_audio_file
-from toongen.nodes.loudness import normalize_loudness
-from toongen.nodes.mix import SfxEvent, mix_tracks
+from toongen.nodes.audio.files import load_audio_file
+from toongen.nodes.audio.loudness import normalize_loudness
+from toongen.nodes.audio.mix import SfxEvent, mix_tracks
 from toongen.tests.conftest import speech_like, tone
 path, rate = sys.argv[2], int(sys.argv[3])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.resources as resources
 import shutil
 
-from ..nodes import model_cache
-from ..nodes.speech_engines import f5_source, kokoro_source
-from .tiny_models import build_f5, build_kokoro
+from ..nodes.runtime import model_cache
+from ..nodes.speech.engines import f5_source, kokoro_source
+from .support.tiny_models import build_f5, build_kokoro
 
 
 def test_the_embedded_voice_is_named_from_its_package_record_without_loading(tmp_path):

@@ -9,12 +9,12 @@ from importlib import resources
 import pytest
 import torch
 
-from ..nodes import mouth_shapes as ms
-from ..nodes.audio_contract import AudioInputError
-from ..nodes.lipsync import mouth_track, rest_until
-from ..nodes.speech_timing import Span, SpeechTiming
-from .alp_command import CommandError, frame_targets, parse_command, video_frames
+from ..nodes.audio.contract import AudioInputError
+from ..nodes.mouth import shapes as ms
+from ..nodes.mouth.lipsync import mouth_track, rest_until
+from ..nodes.speech.timing import Span, SpeechTiming
 from .conftest import speech_like
+from .support.alp_command import CommandError, frame_targets, parse_command, video_frames
 
 FPS = 24.0
 

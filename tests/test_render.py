@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from ..nodes.scenarios import load_scenarios
+from ..nodes.library.scenarios import load_scenarios
 from ..workflows.render import DEFAULT_WORKFLOW, load_workflow, main, render_batch
-from . import bs1770_meter
-from .comfy_server import ComfyServer, comfy_dir
 from .conftest import TOONGEN_NODE_IDS
+from .support import bs1770_meter
+from .support.comfy_server import ComfyServer, comfy_dir
 
 SCENARIOS = ["fake_doors", "baby_legs", "plumbus", "alien_greeting"]
 

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from ..nodes import model_cache
-from ..nodes.audio_cache import AudioCache, cache_key
-from ..nodes.kokoro_engine import SAMPLE_RATE, EngineUnavailableError, TorchKokoro, split_phonemes
-from ..nodes.speech import ChunkedSpeech, ReferenceMissingError, cached_speech, choose_engine, join_with_crossfade
-from ..nodes.speech_engines import embedded_kokoro, embedded_kokoro_voices, kokoro_for_voice
-from ..nodes.text_chunks import TextInputError, chunk_text, clean_text
-from ..nodes.voices import VOICE_STYLES, list_voice_references, read_transcript
-from .tiny_models import build_kokoro
+from ..nodes.runtime import model_cache
+from ..nodes.speech.cache import AudioCache, cache_key
+from ..nodes.speech.engines import embedded_kokoro, embedded_kokoro_voices, kokoro_for_voice
+from ..nodes.speech.kokoro import SAMPLE_RATE, EngineUnavailableError, TorchKokoro, split_phonemes
+from ..nodes.speech.pipeline import (ChunkedSpeech, ReferenceMissingError, cached_speech, choose_engine,
+                                     join_with_crossfade)
+from ..nodes.speech.text_chunks import TextInputError, chunk_text, clean_text
+from ..nodes.voices.library import VOICE_STYLES, list_voice_references, read_transcript
+from .support.tiny_models import build_kokoro
 
 SENTENCE = "Hey, are you tired of real doors cluttering up your house?"
 
@@ -109,8 +110,8 @@ def test_voice_library_has_ten_styles_with_transcripts():
 
 
 def test_user_voice_folder_overrides_and_adds_styles(tmp_path):
-    from ..nodes.audio_files import save_wav_pcm16
-    from ..nodes.voices import list_voice_styles
+    from ..nodes.audio.files import save_wav_pcm16
+    from ..nodes.voices.library import list_voice_styles
 
     save_wav_pcm16(tmp_path / "my_voice.wav", torch.zeros(1, 24000), 24000)
     (tmp_path / "my_voice.txt").write_text("Hello there.")
@@ -223,8 +224,8 @@ def test_long_text_is_spoken_in_chunks_with_bounded_python_memory(tiny_kokoro):
 
 
 def test_british_and_american_english_are_pronounced_differently(tiny_kokoro_dir):
-    from ..nodes.english_g2p import english_g2p
-    from ..nodes.speech_engines import torch_kokoro
+    from ..nodes.speech.engines import torch_kokoro
+    from ..nodes.speech.english_g2p import english_g2p
 
     american, british = english_g2p(False)("tomato")[0], english_g2p(True)("tomato")[0]
     assert american != british

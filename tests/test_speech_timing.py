@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from ..nodes import interrupt
-from ..nodes.kokoro_engine import FRAME_SAMPLES, SAMPLE_RATE, TorchKokoro
-from ..nodes.onnx_session import with_outputs
-from ..nodes.speech import ChunkedSpeech, join_utterances
-from ..nodes.speech_engines import embedded_kokoro
-from ..nodes.speech_timing import Span, SpeechTiming, TimingError, Utterance, join_timings
-from .tiny_models import build_kokoro
+from ..nodes.runtime import interrupt
+from ..nodes.speech.engines import embedded_kokoro
+from ..nodes.speech.kokoro import FRAME_SAMPLES, SAMPLE_RATE, TorchKokoro
+from ..nodes.speech.onnx_session import with_outputs
+from ..nodes.speech.pipeline import ChunkedSpeech, join_utterances
+from ..nodes.speech.timing import Span, SpeechTiming, TimingError, Utterance, join_timings
+from .support.tiny_models import build_kokoro
 
 SENTENCE = "Come on down to Real Fake Doors, that's us. We sell fake doors!"
 

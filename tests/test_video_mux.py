@@ -9,9 +9,9 @@ import math
 
 import pytest
 
-from . import bs1770_meter
-from .comfy_server import vhs_dir
-from .mp4_probe import mp4_of, read_mp4
+from .support import bs1770_meter
+from .support.comfy_server import vhs_dir
+from .support.mp4_probe import mp4_of, read_mp4
 
 FPS = 24.0
 TEXT = "Come on down to Real Fake Doors! Every door is fake, and every price is real."

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from ..nodes.kokoro_engine import KokoroBlend
-from ..nodes.offline_speech import check_recipe_voices, recipe_voice, speak_recipe, speak_voice
-from ..nodes.onnx_variants import VARIANT_ENV, choose_variant, dequantize, fastest_variant
-from ..nodes.speech_engines import hibari_engine, piper_engine
-from ..nodes.speech_timing import Span, SpeechTiming, Utterance
-from ..nodes.text_chunks import TextInputError, unspeakable_characters
-from ..nodes.voice_effects import apply_effect, shape_speech, shift_formants, shift_pitch
-from ..nodes.voice_recipes import EFFECTS, RecipeError, check_voices, load_recipe, parse_recipe
-from ..nodes.voices import VOICE_STYLES, list_voice_styles, read_transcript
+from ..nodes.speech.engines import hibari_engine, piper_engine
+from ..nodes.speech.kokoro import KokoroBlend
+from ..nodes.speech.onnx_variants import VARIANT_ENV, choose_variant, dequantize, fastest_variant
+from ..nodes.speech.text_chunks import TextInputError, unspeakable_characters
+from ..nodes.speech.timing import Span, SpeechTiming, Utterance
+from ..nodes.voices.effects import apply_effect, shape_speech, shift_formants, shift_pitch
+from ..nodes.voices.library import VOICE_STYLES, list_voice_styles, read_transcript
+from ..nodes.voices.offline import check_recipe_voices, recipe_voice, speak_recipe, speak_voice
+from ..nodes.voices.recipes import EFFECTS, RecipeError, check_voices, load_recipe, parse_recipe
 
 SENTENCE = "Greetings, human. Your satisfaction has been calculated at 47 percent!"
 
@@ -147,7 +147,7 @@ def test_effects_keep_the_length_and_change_the_sound(effect):
 
 
 def test_shaping_reaches_the_recipe_loudness_and_keeps_timing_in_step():
-    from ..nodes.loudness import integrated_loudness
+    from ..nodes.audio.loudness import integrated_loudness
     from .conftest import speech_like
 
     timing = SpeechTiming((), (Span("w", 0.5, 1.0),), 2.0, "test")
@@ -199,7 +199,7 @@ def test_piper_joe_speaks_at_24k_with_its_vits_durations_and_aligned_words():
 
 
 def test_unknown_packaged_voice_names_are_refused():
-    from ..nodes.kokoro_engine import EngineUnavailableError
+    from ..nodes.speech.kokoro import EngineUnavailableError
 
     with pytest.raises(EngineUnavailableError, match="piper_joe"):
         piper_engine().speak("Hi.", "piper_jane", 1.0)
@@ -232,7 +232,7 @@ def test_dequantizing_a_dynamic_int8_model_gives_back_its_float_graph(tmp_path):
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ..nodes.onnx_session import create_session
+    from ..nodes.speech.onnx_session import create_session
 
     _tiny_float_model(tmp_path / "float.onnx")
     quantize_dynamic(str(tmp_path / "float.onnx"), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8,
@@ -332,8 +332,9 @@ def _wer_report(results: dict[str, tuple[float, str]]) -> str:
 
 
 def test_every_reference_is_intelligible():
-    from . import voice_measure
     import soundfile
+
+    from .support import voice_measure
 
     results = {}
     for name in VOICE_STYLES:
@@ -344,7 +345,7 @@ def test_every_reference_is_intelligible():
 
 
 def test_every_styles_fallback_rendition_is_intelligible(renditions):
-    from . import voice_measure
+    from .support import voice_measure
 
     results = {}
     for name, spoken in renditions.items():
@@ -358,7 +359,7 @@ def test_every_pair_of_styles_sounds_like_two_characters(renditions):
     fallback renditions (what plays without F5)."""
     import soundfile
 
-    from . import voice_measure
+    from .support import voice_measure
 
     for what, clips in (
         ("references", {n: soundfile.read(str(list_voice_styles()[n].reference), dtype="float32") for n in VOICE_STYLES}),

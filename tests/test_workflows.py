@@ -14,14 +14,14 @@ import pytest
 from ..workflows import build
 from ..workflows.catalog import MODELS, PACKS
 from ..workflows.ui_format import UI_ONLY, api_graph, input_order, is_link, to_ui, widget_values
-from .workflow_check import check_workflow
+from .support.workflow_check import check_workflow
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SOURCES = REPO / "workflows" / "sources"
 API = sorted((REPO / "workflows" / "api").glob("*.json"))
 UI = sorted((REPO / "workflows").glob("*.json"))
 CLIPS = [p for p in API if p.stem.startswith("toongen_clip_")]
-REGENERATE = "regenerate them: python -m tests.frontend (or python workflows/build.py --server URL)"
+REGENERATE = "regenerate them: python -m workflows.redraw (or python workflows/build.py --server URL)"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def live_object_info(comfy) -> dict:
 
 @pytest.fixture(scope="module")
 def object_info(live_object_info) -> dict:
-    third_party = json.loads((FIXTURES / "object_info_full.json").read_text())
+    third_party = json.loads((SOURCES / "object_info_full.json").read_text())
     ours = {name: info for name, info in live_object_info.items() if name.startswith("ToonGen")}
     return {**third_party, **ours}
 
@@ -219,7 +219,7 @@ def test_the_mouth_editors_are_data_driven_and_eight_fit_the_layout(live_object_
         if node["type"] == "ExpressionEditor":
             x, y = node["pos"]
             assert gx <= x and x + node["size"][0] <= gx + gw and gy <= y - 30 and y + node["size"][1] <= gy + gh
-    assert check_workflow(api_graph(workflow.graph), {**json.loads((FIXTURES / "object_info_full.json").read_text()),
+    assert check_workflow(api_graph(workflow.graph), {**json.loads((SOURCES / "object_info_full.json").read_text()),
                                                       **object_info}) == []
 
 

@@ -6,10 +6,10 @@ API-format twin `workflows/api/<name>.json` (for /prompt and the render command)
     python workflows/build.py --object-info object_info.json
 
 Our nodes' interfaces come from that server's /object_info; the core and video-pack nodes' from
-tests/fixtures/node_specs.json (measured on a real frontend) and the node sizes the frontend computes from
-tests/fixtures/frontend_node_sizes.json (`python -m tests.frontend` measures them again, rewrites these files and
-redraws the thumbnails). The clip workflows start from the reference graph the real /prompt accepted
-(tests/fixtures/recommended_graph.api.json) and put ToonGen's nodes where its two stand-ins were.
+workflows/sources/node_specs.json (measured on a real frontend) and the node sizes the frontend computes from
+workflows/sources/frontend_node_sizes.json (`python -m workflows.redraw` measures them again, rewrites these files
+and redraws the thumbnails). The clip workflows start from the reference graph the real /prompt accepted
+(workflows/sources/recommended_graph.api.json) and put ToonGen's nodes where its two stand-ins were.
 """
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ else:
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 API_DIR = HERE / "api"
-FIXTURES = REPO / "tests" / "fixtures"
-REFERENCE = FIXTURES / "recommended_graph.api.json"
-SPECS = FIXTURES / "node_specs.json"
+SOURCES = HERE / "sources"
+REFERENCE = SOURCES / "recommended_graph.api.json"
+SPECS = SOURCES / "node_specs.json"
 MOUTH_SHAPES = REPO / "assets" / "mouth_shapes.json"
-SIZES = FIXTURES / "frontend_node_sizes.json"
+SIZES = SOURCES / "frontend_node_sizes.json"
 FPS = 24.0
 
 # ComfyUI's group colour palette (LGraphCanvas.node_colors groupcolor)
@@ -349,7 +349,7 @@ def node_properties(graph: dict, specs: dict, versions: dict[str, str]) -> dict[
         elif spec.get("python_module", "").split(".")[0] in ("nodes", "comfy_extras"):
             props.update(cnr_id=CORE_CNR_ID, ver=versions["comfyui"])
         else:
-            raise ValueError(f"{node_type}: pack unknown (add it to tests/fixtures/node_specs.json and catalog.py)")
+            raise ValueError(f"{node_type}: pack unknown (add it to workflows/sources/node_specs.json and catalog.py)")
         models = [{"name": m.name, "url": m.url, "directory": m.folder}
                   for m in model_files({node_id: node})]
         if models:

@@ -4,7 +4,7 @@ published size, download address).
 
 Registry ids are each pack's `[project] name` in its pyproject.toml, lower-cased as the Comfy Registry stores
 them (VideoHelperSuite's read from ../shared/upstream; the others from their repositories). A node's `ver` is the
-commit its interface was measured at (tests/fixtures/node_specs.json), which is what Manager writes for a pack
+commit its interface was measured at (workflows/sources/node_specs.json), which is what Manager writes for a pack
 installed from git.
 """
 from __future__ import annotations

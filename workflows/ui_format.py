@@ -3,7 +3,7 @@
 nodes stacked in columns inside a stage at the sizes the frontend computes for them; long links carried on lanes
 of native reroutes outside the groups; links that run backwards routed through the gap between rows.
 
-Widget orders come from /object_info (ours) and tests/fixtures/node_specs.json (core and video packs, measured on
+Widget orders come from /object_info (ours) and workflows/sources/node_specs.json (core and video packs, measured on
 a real frontend: widget order, VHS's dict form, control_after_generate).
 """
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Benchmarks: they print timings and quality figures (`bash tests/run.sh bench-…`); they assert nothing."""
