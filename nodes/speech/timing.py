@@ -3,7 +3,8 @@
 Times are seconds from the clip's first sample. Phoneme labels are the IPA-style symbols Kokoro and misaki use
 (one character each, stress marks and punctuation included: a `,` or `.` span is the pause the engine made there);
 word labels are the words of the text. Engines that know their own durations fill this in; speech without timing
-(F5-TTS, a recording) has `timing is None` and is aligned later from its text.
+(F5-TTS, a recording) has `timing is None` and is aligned later from its text. A dialogue's timing also has
+`lines`: one span per spoken line, labelled with the voice style that speaks it (empty for a single voice).
 """
 from __future__ import annotations
 
@@ -40,23 +41,28 @@ class SpeechTiming:
     words: tuple[Span, ...] = ()
     duration: float = 0.0
     source: str = ""  # who measured it: "kokoro-onnx", "kokoro-torch", "aligner", …
+    lines: tuple[Span, ...] = ()  # a dialogue's lines, each labelled with its speaker; () for one voice
 
     def shifted(self, offset: float, duration: float | None = None) -> "SpeechTiming":
         """The same speech placed `offset` seconds later in a clip of `duration` seconds."""
         return SpeechTiming(tuple(s.shifted(offset) for s in self.phonemes), tuple(s.shifted(offset) for s in self.words),
-                            self.duration + offset if duration is None else duration, self.source)
+                            self.duration + offset if duration is None else duration, self.source,
+                            tuple(s.shifted(offset) for s in self.lines))
 
     def scaled(self, factor: float) -> "SpeechTiming":
         """Time-stretched by `factor` (a clip resampled to `factor` × its length)."""
         if not (math.isfinite(factor) and factor > 0):
             raise TimingError(f"time-stretch factor must be a positive number, got {factor}.")
         return SpeechTiming(tuple(s.scaled(factor) for s in self.phonemes), tuple(s.scaled(factor) for s in self.words),
-                            self.duration * factor, self.source)
+                            self.duration * factor, self.source, tuple(s.scaled(factor) for s in self.lines))
 
     def to_dict(self) -> dict:
-        return {"format": TIMING_FORMAT, "source": self.source, "duration": self.duration,
+        data = {"format": TIMING_FORMAT, "source": self.source, "duration": self.duration,
                 "phonemes": [[s.label, s.start, s.end] for s in self.phonemes],
                 "words": [[s.label, s.start, s.end] for s in self.words]}
+        if self.lines:  # only dialogues carry it: a single voice's timing reads exactly as before
+            data["lines"] = [[s.label, s.start, s.end] for s in self.lines]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
@@ -68,7 +74,8 @@ class SpeechTiming:
         try:
             phonemes = tuple(Span(str(label), float(a), float(b)) for label, a, b in data["phonemes"])
             words = tuple(Span(str(label), float(a), float(b)) for label, a, b in data["words"])
-            return cls(phonemes, words, float(data["duration"]), str(data.get("source", "")))
+            lines = tuple(Span(str(label), float(a), float(b)) for label, a, b in data.get("lines", ()))
+            return cls(phonemes, words, float(data["duration"]), str(data.get("source", "")), lines)
         except (KeyError, TypeError, ValueError) as exc:
             raise TimingError(f"damaged timing: {exc}") from exc
 
@@ -86,7 +93,7 @@ def join_timings(parts: Sequence[tuple[SpeechTiming, float]], duration: float) -
     return SpeechTiming(
         tuple(s.shifted(offset) for t, offset in parts for s in t.phonemes),
         tuple(s.shifted(offset) for t, offset in parts for s in t.words),
-        duration, "+".join(sources))
+        duration, "+".join(sources), tuple(s.shifted(offset) for t, offset in parts for s in t.lines))
 
 
 @dataclass(frozen=True)
