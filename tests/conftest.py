@@ -16,6 +16,7 @@ from .support.comfy_server import PROBE_PACK, ComfyServer, comfy_dir, comfyui_ve
 TOONGEN_NODE_IDS = (
     "ToonGenLoadBGM", "ToonGenLoadSFX", "ToonGenSFXEvents", "ToonGenMixAudio", "ToonGenLoudnessNormalize",
     "ToonGenAudioToFrames", "ToonGenClipLength", "ToonGenSaveWAV", "ToonGenKokoroTTS", "ToonGenF5TTS", "ToonGenSpeak", "ToonGenScenario", "ToonGenUnloadTTS", "ToonGenLipCommand", "ToonGenMouthShapes",
+    "ToonGenScript", "ToonGenSpeakerStem", "ToonGenCaptions", "ToonGenBurnCaptions",
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental model download must fail loudly, never hang

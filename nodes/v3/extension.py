@@ -5,6 +5,8 @@ from comfy_api.latest import ComfyExtension, io
 
 from ..runtime.comfy_paths import register_model_folders
 from .audio import AUDIO_NODES
+from .captions import CAPTION_NODES
+from .dialogue import DIALOGUE_NODES
 from .memory import MEMORY_NODES, register_residency_and_routes
 from .mouth import LIPSYNC_NODES
 from .scenario import SCENARIO_NODES
@@ -26,4 +28,4 @@ class ToonGenExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         register_with_comfyui()  # ComfyUI 0.3.75 never awaits on_load
-        return [*AUDIO_NODES, *SPEECH_NODES, *SCENARIO_NODES, *MEMORY_NODES, *LIPSYNC_NODES]
+        return [*AUDIO_NODES, *SPEECH_NODES, *DIALOGUE_NODES, *CAPTION_NODES, *SCENARIO_NODES, *MEMORY_NODES, *LIPSYNC_NODES]

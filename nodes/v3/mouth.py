@@ -5,12 +5,20 @@ from comfy_api.latest import io
 
 from ..audio.contract import read_audio
 from ..audio.frames import DEFAULT_FPS
+from ..library.assets import check_choice
 from ..mouth.aligner import GUIDE_SPEED, GUIDE_VOICES
 from ..mouth.dope_sheet import render_dope_sheet
 from ..mouth.lipsync import MAX_FPS, MIN_FPS, LipSettings, lip_command, mouth_track, rest_until
 from ..mouth.shapes import DEFAULT_TRANSITION_FRAMES
+from ..mouth.speakers import speaker_mouth_track
 from ..speech.timing import SpeechTiming, TimingError
-from .speech import Timing, speak_with_kokoro
+from .speech import NO_STYLE, Timing, speak_with_kokoro, style_options
+
+EVERYONE = "(everyone)"
+
+
+def speaker_options() -> list[str]:
+    return [EVERYONE, *(style for style in style_options() if style != NO_STYLE)]
 
 
 class LipCommand(io.ComfyNode):
@@ -46,7 +54,7 @@ class LipCommand(io.ComfyNode):
         return io.NodeOutput(command, frames)
 
 
-def _as_timing(value) -> SpeechTiming | None:
+def as_timing(value) -> SpeechTiming | None:
     """The timing input: a SpeechTiming from our speech nodes (None from F5), or its JSON/dict form."""
     if value is None or isinstance(value, SpeechTiming):
         return value
@@ -93,16 +101,32 @@ class MouthShapes(io.ComfyNode):
                 io.Int.Input("frame_count", optional=True, force_input=True, min=1, max=100000,
                              tooltip="The clip's length from Clip Length: the command lasts exactly this many "
                                      "frames, the mouth resting (X) after the voice. Unlinked: the voice's length."),
+                io.Combo.Input("speaker", options=speaker_options(), default=EVERYONE, optional=True,
+                               tooltip="With Script / Dialogue's timing: whose mouth this is. It forms the words "
+                                       "of that character's lines and rests (X) through everyone else's. "
+                                       f"{EVERYONE}: every line moves it."),
             ],
             outputs=[io.String.Output(display_name="command"), io.Int.Output(display_name="frame_count"),
                      io.String.Output(display_name="shapes"), io.Image.Output(display_name="dope_sheet")],
         )
 
     @classmethod
+    def validate_inputs(cls, speaker: str = EVERYONE) -> bool | str:
+        return check_choice(speaker, speaker_options(), "speaker")
+
+    @classmethod
     def execute(cls, voice: dict, fps: float, timing=None, text: str | None = None,
-                transition_frames: int = DEFAULT_TRANSITION_FRAMES, frame_count: int | None = None) -> io.NodeOutput:
+                transition_frames: int = DEFAULT_TRANSITION_FRAMES, frame_count: int | None = None,
+                speaker: str = EVERYONE) -> io.NodeOutput:
         waveform, rate = read_audio(voice, "voice")
-        result = mouth_track(waveform, rate, fps, _as_timing(timing), text, GUIDES, transition_frames)
+        spoken = as_timing(timing)
+        if speaker != EVERYONE:
+            if spoken is None or not spoken.lines:
+                raise TimingError(f"speaker {speaker!r} needs a dialogue's timing: link Script / Dialogue's timing "
+                                  f"output, or set speaker to {EVERYONE}.")
+            result = speaker_mouth_track(waveform, rate, fps, spoken, speaker, transition_frames)
+        else:
+            result = mouth_track(waveform, rate, fps, spoken, text, GUIDES, transition_frames)
         if frame_count is not None:
             result = rest_until(result, frame_count, transition_frames)
         words = result.timing.words if result.timing is not None else ()

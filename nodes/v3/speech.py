@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 
 import comfy.model_management
 import comfy.utils
@@ -53,7 +54,7 @@ def install_interrupt_hooks() -> None:
                       comfy.model_management.throw_exception_if_processing_interrupted)
 
 
-def _progress_and_interrupt(index: int, total: int) -> None:
+def progress_and_interrupt(index: int, total: int) -> None:
     """Between chunks (and while model files download, in bytes): move the node's progress bar, then stop if the
     user pressed Cancel (inside a chunk the engines stop on their own, see nodes/runtime/interrupt.py)."""
     comfy.utils.ProgressBar(total).update_absolute(index, total)
@@ -75,7 +76,7 @@ LANGUAGES = {"en-us": False, "en-gb": True}  # value: British pronunciation
 
 def _offline_kwargs() -> dict:
     return {"kokoro_folder": tts_subfolder("kokoro"), "cache": AudioCache(speech_cache_dir()),
-            "on_chunk": _progress_and_interrupt}
+            "on_chunk": progress_and_interrupt}
 
 
 def speak_with_kokoro(text: str, voice: str, speed: float, language: str = "en-us") -> Utterance:
@@ -135,7 +136,7 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
     if problem:
         raise RuntimeError(f"F5-TTS cannot run: {problem}")
     device = _device()
-    source = f5_source(folder, device, progress=_progress_and_interrupt)  # named, not loaded: a cache hit loads nothing
+    source = f5_source(folder, device, progress=progress_and_interrupt)  # named, not loaded: a cache hit loads nothing
     key = {"engine": source.engine_id, "model": source.identity, "reference": reference_digest,
            "reference_text": reference.text, "text": text, "speed": round(speed, 4), "seed": seed, "nfe": nfe_steps,
            "cfg": round(cfg_strength, 4), "cross_fade": round(cross_fade_s, 4)}
@@ -149,13 +150,64 @@ def speak_with_f5(text: str, reference: Reference, reference_digest: str, *, spe
 
         with model_cache.heap_released_after():
             return ChunkedSpeech(None, F5_RATE, chunk_budget(reference, speed), crossfade_s=cross_fade_s,
-                                 on_chunk=_progress_and_interrupt, speak_batch=speak_batch,
+                                 on_chunk=progress_and_interrupt, speak_batch=speak_batch,
                                  batch_size=F5_BATCH_SIZE.get(device.split(":")[0], 1))(text)
 
     return cached_speech(AudioCache(speech_cache_dir()), key, make)
 
 
-def _f5_inputs(optional: bool = False) -> list:
+@dataclass(frozen=True)
+class F5Settings:
+    nfe_steps: int = 32
+    cfg_strength: float = 2.0
+    cross_fade_s: float = 0.15
+
+
+def speak_style(text: str, engine: str, style_name: str, kokoro_voice: str, speed: float, seed: int,
+                f5: F5Settings = F5Settings()) -> tuple[Utterance, str]:
+    """Speak's rules, for one text: `auto` clones the style's reference with F5-TTS when it can (weights already
+    here), else speaks the style's recipe with the offline voices; `f5_tts` clones or fails; `kokoro` never touches
+    F5. kokoro_voice speaks when there is no style (or one without a recipe). → the speech and which engine made it
+    and why (engine_used)."""
+    style = list_voice_styles(user_voice_dirs()).get(style_name) if style_name else None
+    problem = style_problem(style) if style else None
+    if problem:
+        raise ValueError(problem)
+    f5_blocker = None if engine == "kokoro" else f5_problem(
+        tts_subfolder("f5-tts"), download=engine != "auto",  # auto never downloads F5
+        shown=shown_model_path, detailed=engine == "f5_tts")
+    choice = choose_engine(engine, style_name, list_voice_references(user_voice_dirs()), f5_blocker)
+    if choice.engine == "kokoro":
+        return _speak_offline(text, style, kokoro_voice, speed, choice.reason)
+    try:
+        check_speakable(text, allow_han=True, who="F5-TTS v1 voices")
+        reference, digest = reference_from_style(style_name)
+        speech = speak_with_f5(text, reference, digest, speed=speed, seed=seed, nfe_steps=f5.nfe_steps,
+                               cfg_strength=f5.cfg_strength, cross_fade_s=f5.cross_fade_s)
+    except comfy.model_management.InterruptProcessingException:
+        raise
+    except Exception as exc:
+        if engine != "auto" or isinstance(exc, TextInputError):
+            raise  # an explicit f5_tts request fails loudly, never silently falls back
+        reason = f"auto: F5-TTS failed ({type(exc).__name__}: {exc})"
+        log.warning("ToonGen Speak: %s; falling back to the offline voices.", reason)
+        return _speak_offline(text, style, kokoro_voice, speed, reason)
+    return speech, choice.reason
+
+
+def _speak_offline(text: str, style: VoiceStyle | None, kokoro_voice: str, speed: float,
+                   reason: str) -> tuple[Utterance, str]:
+    """The style through its recipe; the kokoro_voice widget only when no style (or one without a recipe)."""
+    if style is not None and style.recipe_file is not None:
+        recipe = style.recipe()
+        return (speak_with_recipe(text, style, speed),
+                f"{reason} → voice style {style.name} through its recipe ({recipe.describe()})")
+    if style is not None:
+        reason += f" → voice style {style.name} has no recipe ({style.name}.recipe.json)"
+    return speak_with_kokoro(text, kokoro_voice, speed), f"{reason} → voice {kokoro_voice}"
+
+
+def f5_inputs(optional: bool = False) -> list:
     return [
         io.Int.Input("nfe_steps", default=32, min=4, max=128, optional=optional,
                      tooltip="F5-TTS flow steps (32 = quality, 16 = faster)."),
@@ -179,7 +231,7 @@ def _kokoro_voice_input(name: str = "voice") -> io.Combo.Input:
                                   "models/tts/kokoro, downloaded on first use.")
 
 
-def _speed_input() -> io.Float.Input:
+def speed_input() -> io.Float.Input:
     return io.Float.Input("speed", default=1.0, min=0.5, max=2.0, step=0.05, tooltip="Speaking rate (1.0 = normal).")
 
 
@@ -193,7 +245,7 @@ class KokoroTTS(io.ComfyNode):
             description="Offline voices, no download: the embedded Kokoro-82M packs (jf_*, jm_*), hibari_heart (US "
                         "female), piper_joe (US male), and Kokoro's original voices (af_heart, …) when their weights "
                         "are in models/tts/kokoro. Output: 24 kHz mono AUDIO and its timing.",
-            inputs=[_text_input(), _kokoro_voice_input(), _speed_input(),
+            inputs=[_text_input(), _kokoro_voice_input(), speed_input(),
                     io.Combo.Input("language", options=list(LANGUAGES), default="en-us", optional=True,
                                    tooltip="English pronunciation: American (en-us) or British (en-gb).")],
             outputs=[io.Audio.Output(display_name="voice"), _timing_output()],
@@ -233,10 +285,10 @@ class Speak(io.ComfyNode):
                                tooltip="The character: its reference clip (cloned by F5-TTS) and its recipe (spoken "
                                        "by the offline voices), from assets/voices or models/tts/voices."),
                 _kokoro_voice_input("kokoro_voice"),
-                _speed_input(),
+                speed_input(),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                              tooltip="Seed for F5-TTS sampling (Kokoro is deterministic)."),
-                *_f5_inputs(optional=True),
+                *f5_inputs(optional=True),
                 io.String.Input("voice_style_from", optional=True, force_input=True,
                                 tooltip="Link a style name here (e.g. Scenario's voice_style); it overrides voice_style."),
             ],
@@ -271,45 +323,10 @@ class Speak(io.ComfyNode):
                 nfe_steps: int = 32, cfg_strength: float = 2.0, cross_fade_s: float = 0.15,
                 voice_style_from: str | None = None) -> io.NodeOutput:
         name = (voice_style_from or "").strip() or ("" if voice_style == NO_STYLE else voice_style)
-        style = list_voice_styles(user_voice_dirs()).get(name) if name else None
-        problem = style_problem(style) if style else None
-        if problem:
-            raise ValueError(problem)
-        f5_blocker = f5_problem(tts_subfolder("f5-tts"), download=engine != "auto",  # auto never downloads F5
-                                shown=shown_model_path, detailed=engine == "f5_tts")
-        choice = choose_engine(engine, name, list_voice_references(user_voice_dirs()), f5_blocker)
-        if choice.engine == "kokoro":
-            return cls._offline(text, style, kokoro_voice, speed, choice.reason)
-        try:
-            check_speakable(text, allow_han=True, who="F5-TTS v1 voices")
-            reference, digest = reference_from_style(name)
-            audio = speak_with_f5(text, reference, digest, speed=speed, seed=seed, nfe_steps=nfe_steps,
-                                  cfg_strength=cfg_strength, cross_fade_s=cross_fade_s)
-        except comfy.model_management.InterruptProcessingException:
-            raise
-        except Exception as exc:
-            if engine != "auto" or isinstance(exc, TextInputError):
-                raise  # an explicit f5_tts request fails loudly, never silently falls back
-            reason = f"auto: F5-TTS failed ({type(exc).__name__}: {exc})"
-            log.warning("ToonGen Speak: %s; falling back to the offline voices.", reason)
-            return cls._offline(text, style, kokoro_voice, speed, reason)
-        return cls._result(audio, choice.reason)
-
-    @classmethod
-    def _offline(cls, text: str, style: VoiceStyle | None, kokoro_voice: str, speed: float, reason: str) -> io.NodeOutput:
-        """The style through its recipe; the kokoro_voice widget only when no style (or one without a recipe)."""
-        if style is not None and style.recipe_file is not None:
-            recipe = style.recipe()
-            return cls._result(speak_with_recipe(text, style, speed),
-                               f"{reason} → voice style {style.name} through its recipe ({recipe.describe()})")
-        if style is not None:
-            reason += f" → voice style {style.name} has no recipe ({style.name}.recipe.json)"
-        return cls._result(speak_with_kokoro(text, kokoro_voice, speed), f"{reason} → voice {kokoro_voice}")
-
-    @classmethod
-    def _result(cls, speech: Utterance, engine_used: str) -> io.NodeOutput:
-        """The audio, which engine made it (also shown on the node, and kept in /history), and its timing."""
+        speech, engine_used = speak_style(text, engine, name, kokoro_voice, speed, seed,
+                                          F5Settings(nfe_steps, cfg_strength, cross_fade_s))
         audio, timing = speech_outputs(speech)
+        # engine_used is also shown on the node, and kept in /history
         return io.NodeOutput(audio, engine_used, timing, ui={"text": [engine_used]})
 
 
@@ -326,10 +343,10 @@ class F5TTS(io.ComfyNode):
                 _text_input(),
                 io.Combo.Input("voice_style", options=style_options(), default=NO_STYLE,
                                tooltip="Voice reference to clone; ignored when reference_audio is linked."),
-                _speed_input(),
+                speed_input(),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                              tooltip="Sampling seed: the same seed and inputs give the same audio."),
-                *_f5_inputs(),
+                *f5_inputs(),
                 io.Audio.Input("reference_audio", optional=True, tooltip="5–10 s of clean speech to clone."),
                 io.String.Input("reference_text", optional=True, multiline=True,
                                 tooltip="The exact words spoken in reference_audio."),
