@@ -54,6 +54,16 @@ def comfy(tmp_path_factory) -> ComfyServer:
 
 
 @pytest.fixture
+def f5_weights_in_comfy(comfy):
+    """Tiny F5-TTS weights in the server's models/tts/f5-tts for one test, removed afterwards."""
+    from .support.tiny_models import build_f5
+
+    folder = build_f5(comfy.base_dir / "models" / "tts" / "f5-tts")
+    yield folder
+    shutil.rmtree(folder)
+
+
+@pytest.fixture
 def torch_kokoro_in_comfy(comfy):
     """A tiny random Kokoro-82M (original-weights layout) in the server's models/tts/kokoro: the torch voices
     (af_heart, am_adam) load as ComfyUI-managed models. Freed and removed afterwards."""

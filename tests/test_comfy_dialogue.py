@@ -236,3 +236,25 @@ def test_a_speaker_missing_from_the_dialogue_or_a_single_voice_timing_is_refused
     assert "needs a dialogue's timing" in _run_error(comfy, single)
     with pytest.raises(ComfyError, match="unknown speaker 'nobody'|nobody"):
         comfy.queue({**single, "2": {**single["2"], "inputs": {**single["2"]["inputs"], "speaker": "nobody"}}})
+
+
+def test_cloned_lines_are_timed_for_captions_and_mouths(comfy, f5_weights_in_comfy):
+    """engine f5_tts: every line cloned (a clone has no timing of its own; the dialogue aligns or estimates its
+    words), and the captions and both mouths still follow who speaks."""
+    graph = dialogue_graph()
+    graph["1"]["inputs"].update(engine="f5_tts", nfe_steps=4)
+    for node in ("2", "4", "6", "13"):
+        graph[node]["inputs"]["filename_prefix"] = "cloned/" + graph[node]["inputs"]["filename_prefix"].split("/")[-1]
+    graph["7"]["inputs"]["filename_prefix"] = "cloned/captions"
+    entry = comfy.run(graph, timeout=900)
+    engine_used = entry["outputs"]["15"]["text"][0].splitlines()
+    assert len(engine_used) == 3 and all("engine=f5_tts, cloning" in line for line in engine_used), engine_used
+    cues = parse_cues(entry["outputs"]["16"]["text"][0], vtt=True)
+    assert sum((words(text) for *_, text in cues), []) == sum((words(text) for _, text in LINES), [])
+    assert all(a[1] <= b[0] for a, b in zip(cues, cues[1:]))
+    voice, rate = read_wav(comfy, entry, "2")
+    host, caller = read_wav(comfy, entry, "4")[0], read_wav(comfy, entry, "6")[0]
+    assert np.abs(host + caller - voice).max() <= 2 * LSB
+    frames = math.ceil(len(voice) / rate * FPS - 1e-9)
+    for shapes, other in ((entry["outputs"]["17"]["text"][0], caller), (entry["outputs"]["18"]["text"][0], host)):
+        assert len(shapes) == frames and all(shapes[i] == "X" for i in _voiced_frames(other, rate, frames))

@@ -150,18 +150,6 @@ def test_mixer_combo_values_are_checked(comfy):
         comfy.queue(graph)
 
 
-@pytest.fixture
-def f5_weights_in_comfy(comfy):
-    """Tiny F5-TTS weights in the server's models/tts/f5-tts for one test, removed afterwards."""
-    import shutil
-
-    from .support.tiny_models import build_f5
-
-    folder = build_f5(comfy.base_dir / "models" / "tts" / "f5-tts")
-    yield folder
-    shutil.rmtree(folder)
-
-
 def speak_graph(**inputs) -> dict:
     node = {"text": "Come on down to Real Fake Doors!", "engine": "auto", "voice_style": "deadpan_narrator",
             "kokoro_voice": "jf_alpha", "speed": 1.0, "seed": 0, "nfe_steps": 4, **inputs}
