@@ -44,7 +44,7 @@ def dialogue_graph(script: str = SCRIPT) -> dict:
         "8": {"class_type": "ToonGenMouthShapes", "inputs": {"voice": ["1", 0], "fps": FPS, "timing": ["1", 1],
                                                              "speaker": HOST}},
         "9": {"class_type": "ToonGenMouthShapes", "inputs": {"voice": ["1", 0], "fps": FPS, "timing": ["1", 1],
-                                                             "speaker": CALLER}},
+                                                             "speaker": "speaker 2"}},  # the caller speaks second
         "10": {"class_type": "ToonGenAudioToFrames", "inputs": {"audio": ["1", 0], "fps": FPS, "min_frames": 1,
                                                                 "multiple_of": 1}},
         "11": {"class_type": "EmptyImage", "inputs": {"width": 256, "height": 144, "batch_size": ["10", 0],

@@ -15,7 +15,7 @@ from ..nodes.mouth.speakers import speaker_mouth_track, speaker_timing
 from ..nodes.speech.cache import AudioCache
 from ..nodes.speech.dialogue import (ESTIMATE_SOURCE, SAME_SPEAKER_GAP_S, SPEAKER_CHANGE_GAP_S, check_speaker,
                                      engines_summary, estimated_timing, join_dialogue, line_spans, silences,
-                                     speak_dialogue, speakers_of, words_with_speakers)
+                                     speak_dialogue, speaker_by_order, speakers_of, words_with_speakers)
 from ..nodes.speech.pipeline import cached_speech
 from ..nodes.speech.script import MAX_SPEAKERS, Pause, ScriptError, ScriptLine, parse_script
 from ..nodes.speech.timing import Span, SpeechTiming, TimingError, Utterance
@@ -288,6 +288,18 @@ def test_each_mouth_rests_through_the_other_speakers_words(dialogue):
         assert any(shapes[i] != REST for i in frames_inside(words, speaker, fps, frames))
         track = speaker_mouth_track(joined.samples.unsqueeze(0), RATE, fps, timing, speaker.upper())
         assert track.shapes == shapes and track.source == "engine timing (test-engine)"
+
+
+def test_speakers_can_be_named_by_the_order_they_first_speak(dialogue):
+    *_, joined = dialogue
+    timing = joined.timing
+    first, second = speakers_of(timing)
+    assert check_speaker(timing, "speaker 1") == first and check_speaker(timing, "speaker 2") == second
+    assert speaker_timing(timing, "speaker 2") == speaker_timing(timing, second)
+    with pytest.raises(TimingError, match=f"'speaker 3': this dialogue has 2 speaker\\(s\\) \\({first}, {second}\\); "
+                                          "pick one of speaker 1 to speaker 2"):
+        check_speaker(timing, "speaker 3")
+    assert speaker_by_order()[0] == "speaker 1" and len(speaker_by_order()) == MAX_SPEAKERS
 
 
 def test_a_mouth_for_a_speaker_not_in_the_dialogue_is_refused(dialogue):

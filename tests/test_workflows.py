@@ -228,3 +228,59 @@ def test_api_twins_hold_no_frontend_only_nodes():
         graph = json.loads(path.read_text())
         assert not any(n["class_type"] in UI_ONLY for n in graph.values())
         assert graph == api_graph(graph)
+
+
+def test_dialogue_audio_wiring():
+    """Script / Dialogue → Mix (with music) → Loudness → Save WAV, and Captions from the dialogue's timing."""
+    graph = json.loads((REPO / "workflows" / "api" / "toongen_dialogue_audio.json").read_text())
+    types = by_type(graph)
+    (script,), (bgm,), (mix,), (loudness,), (wav,), (captions,) = (types[t] for t in (
+        "ToonGenScript", "ToonGenLoadBGM", "ToonGenMixAudio", "ToonGenLoudnessNormalize", "ToonGenSaveWAV",
+        "ToonGenCaptions"))
+    speakers = set(re.findall(r"^\[(\w+)\]", graph[script]["inputs"]["script"], re.M))
+    assert len(speakers) == 2 and graph[script]["inputs"]["engine"] == "auto"
+    assert graph[mix]["inputs"]["voice"] == [script, 0] and graph[mix]["inputs"]["bgm"] == [bgm, 0]
+    assert graph[loudness]["inputs"]["audio"] == [mix, 0] and graph[wav]["inputs"]["audio"] == [loudness, 0]
+    assert graph[captions]["inputs"]["timing"] == [script, 1]
+    assert not {"ToonGenSpeak", "ToonGenScenario"} & set(types)
+
+
+def test_dialogue_clip_wiring():
+    """Two faces cut from one Flux image, each animated by its own LivePortrait driven by its own Mouth Shapes (its
+    speaker); the eight editors shared; the two halves stitched side by side; captions burnt in after AnimateDiff."""
+    graph = json.loads((REPO / "workflows" / "api" / "toongen_dialogue_clip.json").read_text())
+    types = by_type(graph)
+    (script,), (length,), (unload,), (stitch,), (burn,), (vhs,) = (types[t] for t in (
+        "ToonGenScript", "ToonGenClipLength", "ToonGenUnloadTTS", "ImageStitch", "ToonGenBurnCaptions",
+        "VHS_VideoCombine"))
+    speakers = re.findall(r"^\[(\w+)\]", graph[script]["inputs"]["script"], re.M)
+    mouths = {graph[m]["inputs"]["speaker"]: m for m in types["ToonGenMouthShapes"]}
+    assert set(mouths) == set(speakers) and len(mouths) == 2
+    for mouth in mouths.values():
+        inputs = graph[mouth]["inputs"]
+        assert inputs["voice"] == [script, 0] and inputs["timing"] == [script, 1]
+        assert inputs["frame_count"] == [length, 0] and inputs["fps"] == [length, 1]
+    alps = {graph[a]["inputs"]["command"][0]: a for a in types["AdvancedLivePortrait"]}
+    assert set(alps) == set(mouths.values())                                 # one LivePortrait per mouth
+    editors = sorted(types["ExpressionEditor"], key=int)
+    assert len(editors) == 8 and all(graph[a]["inputs"]["motion_link"] == [editors[-1], 1] for a in alps.values())
+    # the faces: the left and right halves of the one Flux image; the left reaches its LivePortrait through the
+    # editors (built on it), the right as src_images
+    crops = {graph[c]["inputs"]["x"]: c for c in types["ImageCrop"]}
+    width = graph["4"]["inputs"]["width"]
+    assert sorted(crops) == [0, width // 2] and all(graph[c]["inputs"]["image"] == ["6", 0] for c in crops.values())
+    assert all(graph[c]["inputs"]["width"] == width // 2 for c in crops.values())
+    assert graph[editors[0]]["inputs"]["src_image"] == [crops[0], 0]
+    left, right = (alps[mouths[s]] for s in speakers[:2])                   # first speaker left, second right
+    assert "src_images" not in graph[left]["inputs"] and graph[right]["inputs"]["src_images"] == [crops[width // 2], 0]
+    assert graph[stitch]["inputs"]["image1"] == [left, 0] and graph[stitch]["inputs"]["image2"] == [right, 0]
+    assert graph[stitch]["inputs"]["direction"] == "right"
+    assert graph["20"]["inputs"]["pixels"] == [stitch, 0] and graph[burn]["inputs"]["images"] == ["22", 0]
+    assert graph[burn]["inputs"]["timing"] == [script, 1] and graph[burn]["inputs"]["fps"] == [length, 1]
+    assert graph[vhs]["inputs"]["images"] == [burn, 0] and graph[vhs]["inputs"]["frame_rate"] == [length, 1]
+    (loudness,), (mix,) = types["ToonGenLoudnessNormalize"], types["ToonGenMixAudio"]
+    assert graph[vhs]["inputs"]["audio"] == [loudness, 0] and graph[loudness]["inputs"]["audio"] == [mix, 0]
+    assert graph[mix]["inputs"]["voice"] == [script, 0] and graph[mix]["inputs"]["tail_s"] == [length, 2]
+    assert graph["5"]["inputs"]["latent_image"] == [unload, 0] and graph[unload]["inputs"]["audio"] == [script, 0]
+    assert graph[length]["inputs"]["voice"] == [script, 0] and graph[length]["inputs"]["min_frames"] == 16
+    assert "UnetLoaderGGUF" in types and graph["21"]["inputs"]["denoise"] == 0.35

@@ -254,11 +254,163 @@ def clip(flux: str, editors: list[MouthPreset] | None = None) -> Workflow:
     return Workflow(graph, layout, note=_clip_note(graph, flux_title, FLUX_NOTES[flux]))
 
 
+# --- dialogue: two characters, one script ----------------------------------------------------------------------
+
+DIALOGUE_SPEAKERS = ("excited_host", "manic_salesman")  # left, right: the voice styles the script's tags name
+DIALOGUE_SCRIPT = ("[excited_host] Welcome back, folks! Tonight's guest sells doors.\n"
+                   "[manic_salesman] Real fake doors! Get your fake doors right here!\n"
+                   "[pause 0.4]\n"
+                   "[excited_host] Wow. Do they open?\n"
+                   "[manic_salesman] Nope!")
+DIALOGUE_MUSIC = "cheesy_elevator"
+
+
+def _script(script_id: str = "1") -> dict:
+    return {script_id: _node("ToonGenScript", "Script / Dialogue (two characters)", {
+        "script": DIALOGUE_SCRIPT, "engine": "auto", "speed": 1.0, "seed": 0, "nfe_steps": 32, "cfg_strength": 2.0,
+        "cross_fade_s": 0.15})}
+
+
+def _mix(voice: list, bgm: list, tail_s, sample_rate: str = "same as voice") -> dict:
+    return _node("ToonGenMixAudio", "Mix voices + BGM", {
+        "voice": voice, "bgm": bgm, "mix_ratio": 0.3, "loop_bgm": True, "duck_db": 12.0, "duck_attack_ms": 30.0,
+        "duck_release_ms": 400.0, "fade_in_s": 0.0, "fade_out_s": 0.5, "tail_s": tail_s,
+        "sample_rate": sample_rate, "channels": "stereo"})
+
+
+def dialogue_audio() -> Workflow:
+    graph = {
+        **_script("1"),
+        "2": _node("ToonGenLoadBGM", "Load BGM", {"name": DIALOGUE_MUSIC}),
+        "3": _mix(["1", 0], ["2", 0], 1.0, "44100"),
+        "4": _node("ToonGenLoudnessNormalize", "Loudness -16 LUFS", {"audio": ["3", 0], "target_lufs": -16.0,
+                                                                     "true_peak_db": -1.0}),
+        "5": _node("ToonGenSaveWAV", "Save WAV", {"audio": ["4", 0], "filename_prefix": "toongen/dialogue"}),
+        "6": _node("PreviewAudio", "Preview", {"audio": ["4", 0]}),
+        "7": _node("ToonGenCaptions", "Captions (SRT + VTT)", {
+            "timing": ["1", 1], "speaker_names": True, "filename_prefix": "toongen/dialogue"}),
+        "8": _note("Read me: what this workflow does"),
+    }
+    layout = Layout(stages=[
+        Stage("Read me first", COLORS["readme"], [Column([["8"]])]),
+        Stage("1 · Script & voices", COLORS["script"], [Column([["1"]])]),
+        Stage("2 · Music, mix & loudness", COLORS["mix"], [Column([["2"]], dy=160), Column([["3"]]), Column([["4"]])]),
+        Stage("3 · Save & captions", COLORS["save"], [Column([["5"], ["6"], ["7"]])]),
+    ], routes=[Route(("1", 1), [("7", "timing")])],
+        min_sizes={"8": (560, 480), "1": (440, 260), "7": (360, 0)})
+    return Workflow(graph, layout, note=_dialogue_audio_note(graph))
+
+
+# The two faces: one Flux image of both characters side by side, cut into its left and right halves.
+DIALOGUE_PROMPT = ("two cartoon characters side by side, each facing the viewer: on the left an excited game show "
+                   "host, on the right a manic salesman in a loud suit; neutral closed mouths, flat colors, clean "
+                   "lineart, plain background")
+
+
+def dialogue_clip() -> Workflow:
+    """A two-character clip from the GGUF clip workflow: Script / Dialogue instead of Scenario + Speak, one Flux
+    image of both characters cut in two, one Mouth Shapes per character (its `speaker`) driving its own
+    AdvancedLivePortrait, the two animated halves stitched back side by side, AnimateDiff, burnt-in captions."""
+    left, right = DIALOGUE_SPEAKERS
+    flux_title, loaders = FLUX_LOADERS["gguf"]
+    editors = presets_from_file(MOUTH_SHAPES)
+    graph = copy.deepcopy(json.loads(REFERENCE.read_text()))
+    for replaced in ("1", "7", "8", "9", "10", "11", "23"):
+        del graph[replaced]
+    graph.update(copy.deepcopy(loaders))
+    graph.update({
+        **_script("31"),
+        "30": _node("ToonGenLoadBGM", "Load BGM", {"name": DIALOGUE_MUSIC}),
+        "32": _node("ToonGenUnloadTTS", "Unload TTS before Flux", {
+            "value": ["4", 0], "audio": ["31", 0], "unload_comfy_models": False, "empty_cuda_cache": True}),
+        "33": _node("ToonGenMouthShapes", f"Mouth shapes: {left} (left)", {
+            "voice": ["31", 0], "fps": ["36", 1], "timing": ["31", 1], "transition_frames": 2,
+            "frame_count": ["36", 0], "speaker": left}),
+        "49": _node("ToonGenMouthShapes", f"Mouth shapes: {right} (right)", {
+            "voice": ["31", 0], "fps": ["36", 1], "timing": ["31", 1], "transition_frames": 2,
+            "frame_count": ["36", 0], "speaker": right}),
+        "34": _mix(["31", 0], ["30", 0], ["36", 2]),
+        "35": _node("ToonGenLoudnessNormalize", "Loudness -16 LUFS", {"audio": ["34", 0], "target_lufs": -16.0,
+                                                                      "true_peak_db": -1.0}),
+        "36": _node("ToonGenClipLength", "Clip length (voice + tail, ≥ 16 frames)", {
+            "voice": ["31", 0], "fps": FPS, "tail_s": 0.5, "min_frames": 16, "multiple_of": 1}),
+        "7": _node("ImageCrop", "Left face (512²)", {"image": ["6", 0], "width": 512, "height": 512, "x": 0, "y": 0}),
+        "8": _node("ImageCrop", "Right face (512²)", {"image": ["6", 0], "width": 512, "height": 512, "x": 512,
+                                                      "y": 0}),
+        "50": _node("AdvancedLivePortrait", f"Live Portrait: {right} (right)", {
+            "retargeting_eyes": 0, "retargeting_mouth": 0, "crop_factor": 1.7, "turn_on": True,
+            "tracking_src_vid": False, "animate_without_vid": True, "src_images": ["8", 0], "command": ["49", 0],
+            "motion_link": ["47", 1]}),
+        "51": _node("ImageStitch", "Side by side", {"image1": ["12", 0], "image2": ["50", 0], "direction": "right",
+                                                    "match_image_size": True, "spacing_width": 0,
+                                                    "spacing_color": "white"}),
+        "52": _node("ToonGenBurnCaptions", "Burn captions", {
+            "images": ["22", 0], "timing": ["31", 1], "fps": ["36", 1], "background": "outline",
+            "speaker_names": False}),
+        "39": _note("Read me: packs and model files"),
+    })
+    graph.update(expression_editors(editors, source_image=["7", 0]))
+    last_editor = str(FIRST_EDITOR_ID + len(editors) - 1)
+    titles = {"2": "Flux prompt (both characters)", "3": "No negative (Flux)", "4": "Empty latent 1024×512",
+              "5": "Flux KSampler (4 steps)", "6": "Flux VAE Decode", "12": f"Live Portrait: {left} (left)",
+              "13": "Load ToonYou (SD 1.5)", "18": "AnimateDiff prompt", "19": "AnimateDiff negative",
+              "20": "VAE Encode (the two animated faces)", "21": "AnimateDiff KSampler (denoise 0.35)",
+              "22": "VAE Decode", "24": "Video Combine (MP4 + audio)"}
+    for node_id, title in titles.items():
+        graph[node_id]["_meta"]["title"] = title
+    graph["2"]["inputs"].update(text=DIALOGUE_PROMPT, clip=["37", 0])
+    graph["4"]["inputs"].update(width=1024, height=512)
+    graph["5"]["inputs"].update(model=["1", 0], latent_image=["32", 0])
+    graph["6"]["inputs"]["vae"] = ["38", 0]
+    # the left face reaches its LivePortrait through the editors' motion_link (they are built on it), the right
+    # face as src_images; the editors' expression deltas apply to whichever face an AdvancedLivePortrait animates
+    graph["12"]["inputs"].update(command=["33", 0], motion_link=[last_editor, 1])
+    graph["18"]["inputs"]["text"] = "toonyou style, two cartoon characters talking, clean lineart, vibrant flat colors"
+    graph["20"]["inputs"]["pixels"] = ["51", 0]
+    graph["24"]["inputs"].update(images=["52", 0], audio=["35", 0], frame_rate=["36", 1],
+                                 filename_prefix="toongen/dialogue")
+
+    layout = Layout(stages=[
+        Stage("Read me first", COLORS["readme"], [Column([["39"]])]),
+        Stage("1 · Script & voices", COLORS["script"], [Column([["31"], ["30"]])]),
+        Stage("2 · Mix & loudness", COLORS["mix"], [Column([["34"]]), Column([["36"]], dy=160), Column([["35"]])]),
+        Stage("3 · Mouth shapes, one per character", COLORS["mouth"], [Column([["33"], ["49"]], dy=160)]),
+        Stage("4 · Unload TTS before Flux", COLORS["unload"], [Column([["4"]]), Column([["32"]])]),
+        Stage(f"5 · Flux image ({flux_title}), cut in two", COLORS["flux"], [
+            Column([["1"], ["37"]]), Column([["2"]], dy=60), Column([["3"]], dy=120), Column([["5"], ["38"]]),
+            Column([["6"]]), Column([["7"], ["8"]])]),
+        Stage("6 · Mouth editors (shared)", COLORS["mouth"], [Column(editor_rows(len(editors)))]),
+        Stage("7 · LivePortrait, one per face, side by side", COLORS["mouth"], [
+            Column([["12"], ["50"]]), Column([["51"]])]),
+        Stage("8 · AnimateDiff (ToonYou + v3 motion) & captions", COLORS["animatediff"], [
+            Column([["13"]]), Column([["14"]], dy=80), Column([["15"], ["16"]], dy=80), Column([["17"]]),
+            Column([["18"], ["19"]], dy=60), Column([["21"], ["20"]]), Column([["22"]]), Column([["52"]])]),
+        Stage("9 · Video out", COLORS["video"], [Column([["24"]])]),
+    ], routes=[
+        Route(("31", 0), [("32", "audio"), ("36", "voice"), ("33", "voice"), ("49", "voice")], side="above"),
+        Route(("31", 1), [("33", "timing"), ("49", "timing"), ("52", "timing")], side="above", offset=28),
+        Route(("30", 0), [("34", "bgm")]),
+        Route(("32", 0), [("5", "latent_image")]),
+        Route(("33", 0), [("12", "command")], approach=24),
+        Route(("49", 0), [("50", "command")], approach=48),
+        Route(("8", 0), [("50", "src_images")], approach=36),
+        Route(("51", 0), [("20", "pixels")]),
+        Route(("13", 1), [("18", "clip"), ("19", "clip")], offset=28),
+        Route(("13", 2), [("20", "vae"), ("22", "vae")], approach=24),
+        Route(("35", 0), [("24", "audio")]),
+        Route(("36", 1), [("52", "fps"), ("24", "frame_rate")], offset=40),
+    ], min_sizes={"39": (600, 640), "31": (440, 260), "30": (440, 0), "2": (400, 200), "18": (400, 160),
+                  "19": (400, 160), "21": (0, 380), "24": (320, 620)})
+    return Workflow(graph, layout, note=_dialogue_clip_note(graph, flux_title))
+
+
 WORKFLOWS: dict[str, Callable[[], Workflow]] = {
     "toongen_audio_only": audio_only,
     "toongen_clip_flux_gguf": lambda: clip("gguf"),
     "toongen_clip_flux_nf4": lambda: clip("nf4"),
     "toongen_clip_flux_fp8": lambda: clip("fp8"),
+    "toongen_dialogue_audio": dialogue_audio,
+    "toongen_dialogue_clip": dialogue_clip,
 }
 
 
@@ -328,6 +480,50 @@ def _audio_note(graph: dict) -> str:
         "", "≈: approximate sizes (fp32 parameter counts). ToonGen downloads missing files into those folders on "
         "first use of `engine: f5_tts` (`HF_HUB_OFFLINE=1` or `TOONGEN_ALLOW_DOWNLOAD=0` turn that off).",
     ])
+
+
+def _dialogue_audio_note(graph: dict) -> str:
+    left, right = DIALOGUE_SPEAKERS
+    return "\n".join([
+        "# ToonGen · dialogue, audio only (CPU)",
+        f"Two characters (`{left}`, `{right}`) speak a script (**1**): one line per utterance, "
+        "`[voice_style] text`, and `[pause 0.8]` on a line of its own for a silence. Each line is spoken with its "
+        "style, the music is looped and ducked under the voices and the whole normalized to -16 LUFS / -1 dBTP "
+        "(**2**), then saved as a 16-bit WAV in `output/toongen/` and previewed; **Captions** writes the subtitles, "
+        "timed by the voices and named by speaker, as `.srt` and `.vtt` beside it (**3**).",
+        "Edit the script to change the lines or the characters (any voice style: up to 8 speakers).",
+        "## Packs to install", "None: only ToonGen.",
+        "## Model files",
+        "None needed: each style's offline recipe speaks it on the CPU. With F5-TTS installed, `engine: auto` "
+        "clones each style's reference voice instead (it never downloads it):",
+        *_file_table(F5_FILES),
+        "", "≈: approximate sizes (fp32 parameter counts). ToonGen downloads missing files into those folders on "
+        "first use of `engine: f5_tts` (`HF_HUB_OFFLINE=1` or `TOONGEN_ALLOW_DOWNLOAD=0` turn that off).",
+    ])
+
+
+def _dialogue_clip_note(graph: dict, flux_title: str) -> str:
+    specs = _specs()
+    left, right = DIALOGUE_SPEAKERS
+    lines = [
+        f"# ToonGen dialogue clip · {flux_title}",
+        f"Two characters speak a script (**1**): `{left}` on the left, `{right}` on the right. The voices are "
+        "mixed with the music and normalized to -16 LUFS (**2**); the TTS models are freed (**3**) before Flux "
+        "draws both characters side by side, and the picture is cut into the two faces (**4**). Each face has its "
+        "own **Mouth Shapes** (its `speaker` set to that character: it forms that character's words and rests "
+        "through the other's lines) driving its own **Advanced Live Portrait**; both share the eight mouth "
+        "editors, and the two animated halves are stitched back side by side (**5**). AnimateDiff restyles the "
+        "frames (**6**), the captions are burnt in and Video Combine writes the MP4 with the mixed track (**7**).",
+        "To recast: change the tags in the script, each Mouth Shapes' `speaker` and the Flux prompt together.",
+        "## Packs to install",
+        "Manager → *Install Missing Custom Nodes* offers them (the nodes carry their registry ids):",
+    ]
+    lines += [f"- **{pack.title}** — {', '.join(types)}" for pack, types in packs_used(graph, specs).values()]
+    lines += ["## Model files", *_file_table(model_files(graph)),
+              "", "AdvancedLivePortrait downloads its own weights on the first run:",
+              *[f"- `models/{m.folder}/` {m.name} — {m.size} ({m.source})" for m in LIVEPORTRAIT_FILES],
+              "", "Sizes are the published files'; ≈ marks an approximate one."]
+    return "\n".join(lines)
 
 
 def node_properties(graph: dict, specs: dict, versions: dict[str, str]) -> dict[str, dict]:

@@ -12,6 +12,12 @@ server's websocket with a progress line; a failed prompt is retried once; every 
 (`--resume` renders only what the journal lacks). OUT/summary.json lists each scenario's outcome and every attempt
 (server, seconds, error). The files written are printed, one per line. One server needs the standard library and
 websocket-client only; several servers or boxes mean a Ray cluster (`--ray`, workflows/requirements-render.txt).
+
+A dialogue scenario (its script `[voice_style]` lines, e.g. fake_doors_dialogue) needs a workflow with Script /
+Dialogue (--workflow toongen_dialogue_audio); a one-voice workflow would read its tags aloud, so the pairing is
+checked before anything renders: a scenario named with --scenario that the workflow cannot speak is an error that
+names the workflow to use, and --all renders the scenarios the workflow can speak and skips the others with a
+message.
 """
 from __future__ import annotations
 
@@ -39,6 +45,9 @@ PACK = Path(__file__).resolve().parent.parent
 API_WORKFLOWS = PACK / "workflows" / "api"
 DEFAULT_WORKFLOW = API_WORKFLOWS / "toongen_audio_only.json"
 DEFAULT_SCENARIO = "fake_doors"
+DIALOGUE_WORKFLOW = "toongen_dialogue_audio"
+DEFAULT_DIALOGUE_SCENARIO = "fake_doors_dialogue"
+SCENARIOS_FILE = PACK / "assets" / "scenarios.json"
 OUTPUT_KINDS = ("audio", "images", "gifs", "videos")
 JOURNAL = "journal.jsonl"
 REQUIREMENTS = "workflows/requirements-render.txt"
@@ -76,18 +85,84 @@ class PromptFailed(RuntimeError):
     """The server ran the prompt and reported an error."""
 
 
+EVERYONE = "(everyone)"  # Mouth Shapes' speaker that follows every line
+
+
+def cast_dialogue(graph: dict, item: dict) -> None:
+    """Put a dialogue scenario into a dialogue workflow: its script into Script / Dialogue when the script is typed
+    in (a workflow without a Scenario node), its music into Load BGM, and its characters into each Mouth Shapes'
+    and Speaker Stem's `speaker`: the workflow's speakers in the order they first appear (the left face first)
+    become the scenario's, in the order they first speak."""
+    nodes = graph.values()
+    for node in nodes:
+        inputs = node.get("inputs", {})
+        if node.get("class_type") == "ToonGenScript" and isinstance(inputs.get("script"), str):
+            inputs["script"] = item["script"]
+        elif node.get("class_type") == "ToonGenLoadBGM" and item.get("bgm") and isinstance(inputs.get("name"), str):
+            inputs["name"] = item["bgm"]
+    cast = [node["inputs"] for node in nodes if node.get("class_type") in ("ToonGenMouthShapes", "ToonGenSpeakerStem")
+            and isinstance(node.get("inputs", {}).get("speaker"), str) and node["inputs"]["speaker"] != EVERYONE]
+    roles = list(dict.fromkeys(inputs["speaker"] for inputs in cast))
+    if len(roles) > len(item["speakers"]):
+        raise ValueError(f"the workflow animates {len(roles)} characters ({', '.join(roles)}) and {item['id']} has "
+                         f"{len(item['speakers'])} ({', '.join(item['speakers'])})")
+    for inputs in cast:
+        inputs["speaker"] = item["speakers"][roles.index(inputs["speaker"])]
+
+
 def workflow_for(template: dict, scenario: str) -> dict:
+    """The workflow set to render `scenario`: its Scenario node set to it (a dialogue workflow without one gets the
+    scenario's script and music typed in), its characters cast for a dialogue, and its saved files named after it."""
     graph = json.loads(json.dumps(template))
     found = False
     for node in graph.values():
         if node.get("class_type") == "ToonGenScenario":
             node["inputs"]["scenario"] = scenario
             found = True
-        elif node.get("class_type") in ("ToonGenSaveWAV", "SaveAudio", "VHS_VideoCombine"):
+        elif node.get("class_type") in ("ToonGenSaveWAV", "SaveAudio", "VHS_VideoCombine", "ToonGenCaptions"):
             node["inputs"]["filename_prefix"] = f"toongen/{scenario}"
+    item = scenario_items().get(scenario)
+    if speaks_dialogue(graph) and item is not None and item.get("speakers"):
+        cast_dialogue(graph, item)
+        found = found or any(node.get("class_type") == "ToonGenScript" for node in graph.values())
     if not found:
         raise ValueError("the workflow has no ToonGenScenario node to set the scenario on")
     return graph
+
+
+def scenario_items() -> dict[str, dict]:
+    """assets/scenarios.json's scenarios by id, as the file has them."""
+    return {s["id"]: s for s in json.loads(SCENARIOS_FILE.read_text())["scenarios"]}
+
+
+def scenario_library() -> dict[str, bool]:
+    """Every scenario id in assets/scenarios.json, in order, and whether it is a dialogue (its script is
+    `[voice_style]` lines, its speakers listed; nodes/library/scenarios.py checks the two agree)."""
+    return {sid: bool(s.get("speakers")) for sid, s in scenario_items().items()}
+
+
+def speaks_dialogue(template: dict) -> bool:
+    """A dialogue workflow: its script is spoken by Script / Dialogue (ToonGenScript), which reads the tags."""
+    return any(node.get("class_type") == "ToonGenScript" for node in template.values())
+
+
+def split_for_workflow(template: dict, scenarios: list[str], library: dict[str, bool]) -> tuple[list[str], list[str]]:
+    """The scenarios the workflow can speak and those it cannot: a one-voice workflow (Speak) would read a
+    dialogue's [voice_style] tags aloud, and Script / Dialogue refuses a plain script (its first line has no tag)."""
+    dialogue = speaks_dialogue(template)
+    fits = [s for s in scenarios if library.get(s, False) == dialogue]
+    return fits, [s for s in scenarios if library.get(s, False) != dialogue]
+
+
+def wrong_workflow(template: dict, workflow: str, misfits: list[str]) -> str:
+    """Why `misfits` cannot be rendered with this workflow, and the fix."""
+    if speaks_dialogue(template):
+        return (f"{', '.join(misfits)}: one-voice scenario(s), and {workflow} speaks its script with Script / "
+                "Dialogue, which needs [voice_style] tags on the lines. Render them with --workflow toongen_audio_only (or a "
+                "clip workflow), or pick a dialogue variant (ids ending in _dialogue)")
+    return (f"{', '.join(misfits)}: dialogue scenario(s) (a script of [voice_style] lines for two characters), and "
+            f"{workflow} has no Script / Dialogue node (ToonGenScript): its Speak would read the tags aloud. Render "
+            f"them with --workflow {DIALOGUE_WORKFLOW}")
 
 
 def load_workflow(name_or_path: str) -> dict:
@@ -103,6 +178,15 @@ def load_workflow(name_or_path: str) -> dict:
         raise ValueError(f"{path} is a graph-editor workflow; render its API twin in workflows/api/ (or export "
                          "it with 'Export (API)' in ComfyUI)")
     return graph
+
+
+def node_errors_text(node_errors: dict) -> str:
+    """/prompt's node_errors in one line: each node, its type and what failed."""
+    parts = []
+    for node_id, entry in node_errors.items():
+        details = "; ".join(e.get("details") or e.get("message", "") for e in entry.get("errors", []))
+        parts.append(f"node {node_id} ({entry.get('class_type', '?')}): {details}")
+    return " | ".join(parts)
 
 
 class Client:
@@ -135,7 +219,12 @@ class Client:
         except (OSError, websocket.WebSocketException) as exc:
             raise ServerDown(f"{self.url}: {exc}") from exc
         try:
-            prompt_id = json.loads(self._http("/prompt", {"prompt": graph, "client_id": self.client_id}))["prompt_id"]
+            queued = json.loads(self._http("/prompt", {"prompt": graph, "client_id": self.client_id}))
+            if queued.get("node_errors"):  # ComfyUI runs the outputs that validated and drops the rest silently
+                if queued.get("prompt_id"):
+                    self._http("/queue", {"delete": [queued["prompt_id"]]})  # if it has not started yet
+                raise PromptFailed(f"the workflow does not validate: {node_errors_text(queued['node_errors'])}")
+            prompt_id = queued["prompt_id"]
             deadline = time.monotonic() + self.timeout
             while time.monotonic() < deadline:
                 try:
@@ -168,12 +257,24 @@ class Client:
         """The prompt's saved outputs (type "output"), fetched through /view: the only way they leave the server."""
         files = []
         for node in entry.get("outputs", {}).values():
-            for kind in OUTPUT_KINDS:
-                for item in node.get(kind, []):
-                    if item.get("type") == "output":
-                        query = urllib.parse.urlencode({k: item[k] for k in ("filename", "subfolder", "type")})
-                        files.append((item["filename"], self._http(f"/view?{query}")))
+            items = [item for kind in OUTPUT_KINDS for item in node.get(kind, [])] + caption_files(node)
+            for item in items:
+                if item.get("type") == "output":
+                    query = urllib.parse.urlencode({k: item[k] for k in ("filename", "subfolder", "type")})
+                    files.append((item["filename"], self._http(f"/view?{query}")))
         return files
+
+
+def caption_files(node_output: dict) -> list[dict]:
+    """The .srt and .vtt files a Captions node wrote, which it names in its UI text as output/<subfolder>/<file>
+    (its other text is the captions themselves), as /view's filename, subfolder and type."""
+    files = []
+    for text in node_output.get("text", []):
+        if isinstance(text, str) and text.startswith("output/") and text.endswith((".srt", ".vtt")) \
+                and "\n" not in text:
+            subfolder, _, name = text.removeprefix("output/").rpartition("/")
+            files.append({"filename": name, "subfolder": subfolder, "type": "output"})
+    return files
 
 
 def render_scenario(client: Client, template: dict, scenario: str, on_progress: Callable[[float], None],
@@ -305,6 +406,9 @@ def render_batch(server: str, scenarios: list[str], template: dict, out_dir: Pat
     and writes OUT/summary.json. `resume`: skip the scenarios OUT/journal.jsonl lists. `on_start(server, scenario)`
     is called as each prompt is sent (tests use it); `on_message(server, scenario, message)` sees each websocket
     message of that prompt (the clip benchmark times the stages with them)."""
+    misfits = split_for_workflow(template, scenarios, scenario_library())[1]
+    if misfits:
+        raise ValueError(wrong_workflow(template, "this workflow", misfits))
     batch = Batch(scenarios, out_dir, resume, log)
     client = Client(server, timeout)
     todo = deque(batch.todo)
@@ -460,8 +564,12 @@ def main(argv: list[str] | None = None) -> int:
                              "ray.init takes (`auto` inside `ray job submit`, or HEAD:6379)")
     parser.add_argument("--cpu", action="store_true", help="with --start-comfyui: run ComfyUI on the CPU")
     parser.add_argument("--scenario", action="append", default=[],
-                        help=f"scenario id from assets/scenarios.json; repeatable (default {DEFAULT_SCENARIO})")
-    parser.add_argument("--all", action="store_true", help="render all 25 scenarios")
+                        help=f"scenario id from assets/scenarios.json; repeatable (default {DEFAULT_SCENARIO}, with a "
+                             f"dialogue workflow {DEFAULT_DIALOGUE_SCENARIO})")
+    parser.add_argument("--all", action="store_true",
+                        help="render every scenario the workflow can speak: the 25 one-voice scenarios with a "
+                             f"one-voice workflow, the dialogue variants with {DIALOGUE_WORKFLOW}; the others "
+                             "are skipped with a message")
     parser.add_argument("--workflow", default=DEFAULT_WORKFLOW.stem,
                         help="a name from workflows/api/ or the path of an API-format workflow")
     parser.add_argument("--out", default="render-out", help="folder for the outputs, journal.jsonl and summary.json")
@@ -475,14 +583,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--server renders on a running server: leave out --start-comfyui and --ray")
     if not (args.server or args.start_comfyui or args.ray):
         parser.error("say where to render: --server URL, --start-comfyui DIR or --ray ADDRESS")
-    library = [s["id"] for s in json.loads((PACK / "assets" / "scenarios.json").read_text())["scenarios"]]
-    scenarios = library if args.all else (args.scenario or [DEFAULT_SCENARIO])
-    unknown = [s for s in scenarios if s not in library]
+    library = scenario_library()
+    unknown = [s for s in args.scenario if s not in library]
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; known: {', '.join(library)}")
     out = Path(args.out)
     try:
         template = load_workflow(args.workflow)
+        default = DEFAULT_DIALOGUE_SCENARIO if speaks_dialogue(template) else DEFAULT_SCENARIO
+        scenarios = list(library) if args.all else (args.scenario or [default])
+        scenarios, misfits = split_for_workflow(template, scenarios, library)
+        if misfits and not args.all:  # refused before anything starts
+            raise ValueError(wrong_workflow(template, args.workflow, misfits))
+        if misfits:
+            print(f"--all with {args.workflow}: skipping {len(misfits)} scenario(s) it cannot speak: "
+                  f"{wrong_workflow(template, args.workflow, misfits)}", file=sys.stderr)
+        if not scenarios:
+            raise ValueError(f"{args.workflow} can speak none of the scenarios: "
+                             f"{wrong_workflow(template, args.workflow, misfits)}")
         workflow_for(template, scenarios[0])
         done = journal_of(out, args.resume)  # an earlier batch is refused before anything starts
         if all(s in done for s in scenarios):

@@ -3,6 +3,7 @@ script's explicit pauses), and its timing: the phonemes and words of every line 
 span per line labelled with its speaker — what captions, speaker stems and per-character mouths read."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Callable, Sequence
 
@@ -10,7 +11,7 @@ import torch
 
 from ..audio.dsp import resample
 from .pipeline import join_utterances
-from .script import Pause, Script, ScriptLine
+from .script import MAX_SPEAKERS, Pause, Script, ScriptLine
 from .timing import Span, SpeechTiming, TimingError, Utterance
 
 SAME_SPEAKER_GAP_S = 0.35    # a speaker going on with a new line: a breath
@@ -137,8 +138,14 @@ def words_with_speakers(timing: SpeechTiming) -> list[tuple[Span, str]]:
     return [(word, speaker_at(timing, (word.start + word.end) / 2)) for word in timing.words]
 
 
+def speaker_by_order() -> list[str]:
+    """The speaker choices that name no style: `speaker 1` is whoever speaks first in the script, and so on."""
+    return [f"speaker {number}" for number in range(1, MAX_SPEAKERS + 1)]
+
+
 def check_speaker(timing: SpeechTiming, speaker: str, what: str = "speaker") -> str:
-    """`speaker` when the dialogue timing has lines of theirs, else a TimingError naming the fix."""
+    """The style `speaker` names (a style, or `speaker N` in the order they first speak) when the dialogue timing
+    has lines of theirs, else a TimingError naming the fix."""
     speakers = speakers_of(timing)
     if not speakers:
         raise TimingError(f"{what}: this timing has no speakers (it is one voice's); link the timing output of "
@@ -146,6 +153,13 @@ def check_speaker(timing: SpeechTiming, speaker: str, what: str = "speaker") -> 
     name = (speaker or "").strip()
     if name in speakers:
         return name
+    order = re.fullmatch(r"speaker (\d+)", name)
+    if order:  # by the order they first speak: a workflow's faces follow any script
+        number = int(order.group(1))
+        if 1 <= number <= len(speakers):
+            return speakers[number - 1]
+        raise TimingError(f"{what} {name!r}: this dialogue has {len(speakers)} speaker(s) ({', '.join(speakers)}); "
+                          f"pick one of speaker 1 to speaker {len(speakers)}, or a name.")
     folded = {s.lower(): s for s in speakers}
     if name.lower() in folded:
         return folded[name.lower()]

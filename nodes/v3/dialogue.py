@@ -11,7 +11,7 @@ from ..library.assets import check_choice
 from ..mouth.aligner import align
 from ..runtime.comfy_paths import user_voice_dirs
 from ..speech.cache import file_digest
-from ..speech.dialogue import check_speaker, engines_summary, line_spans, speak_dialogue
+from ..speech.dialogue import check_speaker, engines_summary, line_spans, speak_dialogue, speaker_by_order
 from ..speech.pipeline import ENGINES
 from ..speech.script import EXAMPLE, Script, ScriptError, ScriptLine, parse_script
 from ..speech.timing import SpeechTiming, Utterance
@@ -141,8 +141,9 @@ class SpeakerStem(io.ComfyNode):
             inputs=[
                 io.Audio.Input("voice", tooltip="Script / Dialogue's voice (before music)."),
                 Timing.Input("timing", tooltip="Script / Dialogue's timing: who speaks when."),
-                io.Combo.Input("speaker", options=known_styles(),
-                               tooltip="The voice style whose lines to keep (one of the script's speakers)."),
+                io.Combo.Input("speaker", options=[*speaker_by_order(), *known_styles()], default="speaker 1",
+                               tooltip="Whose lines to keep: speaker 1 = whoever speaks first in the script, "
+                                       "speaker 2 the next, …; or a voice style by name."),
             ],
             outputs=[io.Audio.Output(display_name="stem")],
         )

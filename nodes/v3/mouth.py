@@ -11,6 +11,7 @@ from ..mouth.dope_sheet import render_dope_sheet
 from ..mouth.lipsync import MAX_FPS, MIN_FPS, LipSettings, lip_command, mouth_track, rest_until
 from ..mouth.shapes import DEFAULT_TRANSITION_FRAMES
 from ..mouth.speakers import speaker_mouth_track
+from ..speech.dialogue import speaker_by_order
 from ..speech.timing import SpeechTiming, TimingError
 from .speech import NO_STYLE, Timing, speak_with_kokoro, style_options
 
@@ -18,7 +19,8 @@ EVERYONE = "(everyone)"
 
 
 def speaker_options() -> list[str]:
-    return [EVERYONE, *(style for style in style_options() if style != NO_STYLE)]
+    """Whose mouth: everyone, a speaker by the order they first speak (any script), or a voice style by name."""
+    return [EVERYONE, *speaker_by_order(), *(style for style in style_options() if style != NO_STYLE)]
 
 
 class LipCommand(io.ComfyNode):
@@ -102,9 +104,9 @@ class MouthShapes(io.ComfyNode):
                              tooltip="The clip's length from Clip Length: the command lasts exactly this many "
                                      "frames, the mouth resting (X) after the voice. Unlinked: the voice's length."),
                 io.Combo.Input("speaker", options=speaker_options(), default=EVERYONE, optional=True,
-                               tooltip="With Script / Dialogue's timing: whose mouth this is. It forms the words "
-                                       "of that character's lines and rests (X) through everyone else's. "
-                                       f"{EVERYONE}: every line moves it."),
+                               tooltip="With Script / Dialogue's timing: whose mouth this is (speaker 1 = whoever "
+                                       "speaks first, or a voice style). It forms the words of that character's "
+                                       f"lines and rests (X) through everyone else's. {EVERYONE}: every line moves it."),
             ],
             outputs=[io.String.Output(display_name="command"), io.Int.Output(display_name="frame_count"),
                      io.String.Output(display_name="shapes"), io.Image.Output(display_name="dope_sheet")],

@@ -15,22 +15,32 @@ from .audio import SfxEvents
 class ScenarioNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        ids = list(load_scenarios())
+        library = load_scenarios()
+        ids = list(library)
+        dialogues = sum(item.is_dialogue for item in library.values())
         return io.Schema(
             node_id="ToonGenScenario",
             display_name="Scenario (ToonGen)",
             category="ToonGen/scenario",
             description="A scenario of the library: the visual prompt (→ CLIPTextEncode), the script and voice style "
-                        "(→ Speak), its music (→ Mix bgm) and its effect placed at sfx_time_s (→ Mix sfx_events).",
+                        "(→ Speak), its music (→ Mix bgm) and its effect placed at sfx_time_s "
+                        "(→ Mix sfx_events). A dialogue variant (id ending in _dialogue) gives a script of "
+                        "[voice_style] lines for Script / Dialogue's script, and its first speaker as voice_style.",
             inputs=[
-                io.Combo.Input("scenario", options=ids, default=ids[0], tooltip="Which of the 25 scenarios."),
+                io.Combo.Input("scenario", options=ids, default=ids[0],
+                               tooltip=f"Which scenario: {len(ids) - dialogues} with one voice (→ Speak) and "
+                                       f"{dialogues} dialogue variants, ids ending in _dialogue "
+                                       "(→ Script / Dialogue)."),
                 io.Float.Input("sfx_time_s", default=0.0, min=0.0, max=600.0, step=0.1,
                                tooltip="Where the scenario's sound effect starts, in seconds."),
             ],
             outputs=[
                 io.String.Output(display_name="prompt"),
-                io.String.Output(display_name="script"),
-                io.String.Output(display_name="voice_style"),
+                io.String.Output(display_name="script",
+                                 tooltip="What is said: plain text for Speak, or a dialogue variant's "
+                                         "[voice_style] lines for Script / Dialogue."),
+                io.String.Output(display_name="voice_style",
+                                 tooltip="The character's voice style; a dialogue's first speaker."),
                 io.Audio.Output(display_name="bgm"),
                 SfxEvents.Output(display_name="sfx_events"),
                 io.String.Output(display_name="name"),

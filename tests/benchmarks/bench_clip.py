@@ -27,8 +27,10 @@ from ..support.peak_rss import PeakRSS
 
 
 def spanning_scenarios(count: int) -> list[str]:
-    """`count` scenarios from the shortest line to the longest, evenly spaced by length rank."""
-    library = json.loads((REPO / "assets" / "scenarios.json").read_text())["scenarios"]
+    """`count` one-voice scenarios (what the single-character clip workflows speak) from the shortest line to the
+    longest, evenly spaced by length rank."""
+    library = [s for s in json.loads((REPO / "assets" / "scenarios.json").read_text())["scenarios"]
+               if not s.get("speakers")]
     ranked = [s["id"] for s in sorted(library, key=lambda s: len(s["script"]))]
     if count >= len(ranked):
         return ranked

@@ -37,7 +37,8 @@ GROWTH_LIMIT_MIB, UNLOAD_LIMIT_MIB = 300, 50
 
 def long_script(chars: int = SCRIPT_CHARS) -> str:
     """The scenario scripts one after another, repeated, cut at a sentence end near `chars` characters."""
-    scripts = [s["script"] for s in json.loads((REPO / "assets" / "scenarios.json").read_text())["scenarios"]]
+    scripts = [s["script"] for s in json.loads((REPO / "assets" / "scenarios.json").read_text())["scenarios"]
+               if not s.get("speakers")]  # a dialogue's tags are not for Speak
     text = ""
     while len(text) < chars:
         for script in scripts:

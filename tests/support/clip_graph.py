@@ -77,6 +77,30 @@ def cpu_widgets(graph: dict, scenario: str = CPU_SCENARIO, fps: float = CPU_FPS)
     return set_widgets(graph, values)
 
 
+# The dialogue clip (toongen_dialogue_clip: two faces, two LivePortraits sharing the eight editors) at about the cost
+# of one clip above: two short lines (≈ 4 s with the tail) at 2 fps, Clip Length's minimum lowered to 8 frames, so
+# the clip has 9 frames and LivePortrait renders 8 editors + 2 × 9 frames (26; a 16-frame clip: 24), each face 3 of
+# them speaking. Flux draws 128×64, cut into two 64×64 faces.
+DIALOGUE_WORKFLOW = "toongen_dialogue_clip"
+DIALOGUE_SPEAKERS = ("excited_host", "manic_salesman")  # left face, right face
+DIALOGUE_CPU_SCRIPT = "[excited_host] Hello there, my friend!\n[manic_salesman] Buy my fake doors!"
+DIALOGUE_MIN_FRAMES = 8
+DIALOGUE_CPU_WIDGETS = {
+    "4": {"width": 128, "height": 64},                                # Flux latent 16×8: both characters
+    "5": {"steps": 2},
+    "7": {"width": 64, "height": 64, "x": 0},                         # the left face
+    "8": {"width": 64, "height": 64, "x": 64},                        # the right face
+    "21": {"steps": 2},
+}
+
+
+def dialogue_cpu_widgets(graph: dict, script: str = DIALOGUE_CPU_SCRIPT, fps: float = CPU_FPS) -> dict:
+    """The dialogue clip's CPU widget values (widget values only, as `cpu_widgets`)."""
+    values = {**DIALOGUE_CPU_WIDGETS, node_of(graph, "ToonGenScript"): {"script": script},
+              node_of(graph, "ToonGenClipLength"): {"fps": fps, "min_frames": DIALOGUE_MIN_FRAMES}}
+    return set_widgets(graph, values)
+
+
 def link_models(base_dir: Path, models_root: Path) -> None:
     """Each model folder of the generated tree, linked into a server's models/."""
     for folder in sorted(p for p in models_root.iterdir() if p.is_dir()):
