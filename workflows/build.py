@@ -445,6 +445,16 @@ def _file_table(files) -> list[str]:
     return rows
 
 
+def _clip_packs_and_models(graph: dict, specs: dict) -> list[str]:
+    """The end of a clip workflow's read-me: the packs it needs (after its "Packs to install" heading) and its model
+    files, LivePortrait's own included."""
+    lines = [f"- **{pack.title}** — {', '.join(types)}" for pack, types in packs_used(graph, specs).values()]
+    return lines + ["## Model files", *_file_table(model_files(graph)),
+                    "", "AdvancedLivePortrait downloads its own weights on the first run:",
+                    *[f"- `models/{m.folder}/` {m.name} — {m.size} ({m.source})" for m in LIVEPORTRAIT_FILES],
+                    "", "Sizes are the published files'; ≈ marks an approximate one."]
+
+
 def _clip_note(graph: dict, flux_title: str, flux_note: str) -> str:
     specs = _specs()
     lines = [
@@ -457,12 +467,7 @@ def _clip_note(graph: dict, flux_title: str, flux_note: str) -> str:
         "## Packs to install",
         "Manager → *Install Missing Custom Nodes* offers them (the nodes carry their registry ids):",
     ]
-    lines += [f"- **{pack.title}** — {', '.join(types)}" for pack, types in packs_used(graph, specs).values()]
-    lines += ["## Model files", *_file_table(model_files(graph)),
-              "", "AdvancedLivePortrait downloads its own weights on the first run:",
-              *[f"- `models/{m.folder}/` {m.name} — {m.size} ({m.source})" for m in LIVEPORTRAIT_FILES],
-              "", "Sizes are the published files'; ≈ marks an approximate one."]
-    return "\n".join(lines)
+    return "\n".join(lines + _clip_packs_and_models(graph, specs))
 
 
 def _audio_note(graph: dict) -> str:
@@ -518,12 +523,7 @@ def _dialogue_clip_note(graph: dict, flux_title: str) -> str:
         "## Packs to install",
         "Manager → *Install Missing Custom Nodes* offers them (the nodes carry their registry ids):",
     ]
-    lines += [f"- **{pack.title}** — {', '.join(types)}" for pack, types in packs_used(graph, specs).values()]
-    lines += ["## Model files", *_file_table(model_files(graph)),
-              "", "AdvancedLivePortrait downloads its own weights on the first run:",
-              *[f"- `models/{m.folder}/` {m.name} — {m.size} ({m.source})" for m in LIVEPORTRAIT_FILES],
-              "", "Sizes are the published files'; ≈ marks an approximate one."]
-    return "\n".join(lines)
+    return "\n".join(lines + _clip_packs_and_models(graph, specs))
 
 
 def node_properties(graph: dict, specs: dict, versions: dict[str, str]) -> dict[str, dict]:
