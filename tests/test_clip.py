@@ -12,7 +12,8 @@ import pytest
 
 from .support.alp_command import parse_command, video_frames
 from .support.clip_graph import (CPU_FPS, EXECUTED_WORKFLOWS, VARIANT, clip_server, clip_unavailable, cpu_widgets,
-                                 ensure_models, executed_nodes, load_api_workflow, node_of, set_widgets)
+                                 ensure_models, executed_nodes, first_clip_run, load_api_workflow, node_of,
+                                 set_widgets)
 from .support.mp4_probe import mp4_of, read_mp4
 
 RUN_TIMEOUT = 3600  # one CPU run of the whole graph; generous because CI machines are shared
@@ -43,12 +44,7 @@ def graph(workflow) -> dict:
 
 @pytest.fixture(scope="module")
 def first_run(server, graph):
-    server.post_json("/toongen_test/probe/reset", {})
-    messages, entry = server.run_watching(graph, timeout=RUN_TIMEOUT)
-    errors = [m for m in messages if m.get("type") == "execution_error"]
-    assert not errors, f"execution error: {errors[0]['data']}\n{server.log_tail()}"
-    assert entry["status"]["status_str"] == "success", entry["status"]
-    return {"messages": messages, "entry": entry, "probe": server.get_json("/toongen_test/probe")}
+    return first_clip_run(server, graph, RUN_TIMEOUT)
 
 
 def mouth_shapes_shown(graph: dict, entry: dict) -> str:

@@ -23,7 +23,7 @@ from .support import bs1770_meter
 from .support.alp_command import parse_command, video_frames
 from .support.clip_graph import (API_DIR, CPU_FPS, DIALOGUE_MIN_FRAMES, DIALOGUE_SPEAKERS, DIALOGUE_WORKFLOW,
                                  clip_server, clip_unavailable, dialogue_cpu_widgets, ensure_models, executed_nodes,
-                                 node_of, set_widgets)
+                                 first_clip_run, node_of, set_widgets)
 from .support.mp4_probe import mp4_of, read_mp4
 
 RUN_TIMEOUT = 3600  # one CPU run of the whole clip graph; generous because CI machines are shared
@@ -136,12 +136,7 @@ def clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip_run(clip):
     server, graph = clip
-    server.post_json("/toongen_test/probe/reset", {})
-    messages, entry = server.run_watching(graph, timeout=RUN_TIMEOUT)
-    errors = [m for m in messages if m.get("type") == "execution_error"]
-    assert not errors, f"execution error: {errors[0]['data']}\n{server.log_tail()}"
-    assert entry["status"]["status_str"] == "success", entry["status"]
-    return {"messages": messages, "entry": entry, "probe": server.get_json("/toongen_test/probe")}
+    return first_clip_run(server, graph, RUN_TIMEOUT)
 
 
 def mouths(graph: dict, entry: dict) -> dict[str, str]:

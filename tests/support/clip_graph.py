@@ -134,6 +134,17 @@ def ensure_models(variants: tuple[str, ...]) -> Path:
     return default_root()
 
 
+def first_clip_run(server: ComfyServer, graph: dict, timeout: float) -> dict:
+    """One run of a clip graph followed over the websocket, the probe reset before it: its messages, its history
+    entry and what the probe recorded; any execution error fails the test with the server's log."""
+    server.post_json("/toongen_test/probe/reset", {})
+    messages, entry = server.run_watching(graph, timeout=timeout)
+    errors = [m for m in messages if m.get("type") == "execution_error"]
+    assert not errors, f"execution error: {errors[0]['data']}\n{server.log_tail()}"
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    return {"messages": messages, "entry": entry, "probe": server.get_json("/toongen_test/probe")}
+
+
 def executed_nodes(messages: list[dict]) -> tuple[set[str], set[str]]:
     """(executed, cached) node ids from a prompt's websocket messages."""
     executed, cached = set(), set()
